@@ -1,0 +1,101 @@
+# supervised.background: every command a developer or CI needs, with its own set-up.
+#   make test            everything: sanity, lint, unit tests, every Molecule scenario, galaxy check
+#   make demo            a local systemd container running the example worker
+#   make unit | sanity | lint | galaxy | scenario S=default | bench     fast targets
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/.build
+VENV := $(BUILD)/venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Keep every tool's state (ansible, molecule, galaxy, ansible-test caches) inside .build.
+export HOME := $(BUILD)/home
+export ANSIBLE_HOME := $(BUILD)/home/.ansible
+export ANSIBLE_LOCAL_TEMP := $(BUILD)/home/.ansible/tmp
+export MOLECULE_GLOB := molecule/*/molecule.yml
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
+export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
+export PY_COLORS ?= $(if $(CI),0,1)
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+S ?= default
+DISTRO ?= bookworm
+
+.PHONY: help test deps engine images unit sanity lint galaxy molecule scenario demo demo-clean bench clean changelog
+
+help:
+	@sed -n '1,5p' Makefile
+
+$(VENV)/.stamp: requirements-test.txt
+	@mkdir -p $(BUILD)/home
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-test.txt
+	@touch $@
+
+deps: $(VENV)/.stamp
+	@hack/collection-tree.sh link >/dev/null
+
+engine:
+	@hack/ensure-docker.sh
+
+images: engine
+	@hack/build-image.sh bookworm
+	@if grep -rqs 'supervised-bg:trixie' molecule/; then hack/build-image.sh trixie; fi
+
+unit: deps
+	PYTHONPATH=$(BUILD)/collections $(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+sanity: deps
+	@mkdir -p $(HOME)/.ansible/test/cache
+	@v=$$(grep -o "pip='[0-9.]*'" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n1 | tr -dc '0-9.'); \
+	  cp hack/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_$${v//./_}.py
+	@dest=$$(hack/collection-tree.sh copy) && cd $$dest && \
+	  $(BIN)/ansible-test sanity --venv --python 3.11 --color $(if $(CI),no,yes) --exclude hack/ --exclude bench/
+
+lint: deps
+	$(BIN)/ansible-lint --profile production
+
+galaxy: deps
+	@rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist . >/dev/null
+	@cd $(BUILD)/dist && printf '[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = True\nOFFLINE_ANSIBLE_LINT = True\nCHECK_CHANGELOG = True\nLOG_LEVEL_MAIN = INFO\n' > importer.cfg && \
+	  GALAXY_IMPORTER_CONFIG=$(BUILD)/dist/importer.cfg $(PY) -m galaxy_importer.main supervised-background-*.tar.gz > importer.log 2>&1; \
+	  rc=$$?; cat importer.log | grep -vE '^\s*$$' | tail -n 40; \
+	  if [ $$rc -ne 0 ] || grep -qE '^(ERROR|WARNING)' importer.log; then echo "galaxy-importer reported errors or warnings" >&2; exit 1; fi
+	@echo "galaxy-importer: accepted"
+
+molecule: deps images
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule scenario $$s"; start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$s || exit 1; \
+	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+scenario: deps images
+	$(BIN)/molecule test -s $(S)
+
+test: deps
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory sanity && \
+	$(MAKE) --no-print-directory lint && \
+	$(MAKE) --no-print-directory unit && \
+	$(MAKE) --no-print-directory galaxy && \
+	$(MAKE) --no-print-directory molecule && \
+	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+
+demo: deps images
+	@hack/demo.sh $(DISTRO)
+
+demo-clean:
+	@hack/demo.sh --clean
+
+bench: deps
+	PYTHONPATH=$(BUILD)/collections $(PY) bench/run.py
+
+changelog: deps
+	cd $(ROOT) && $(BIN)/antsibull-changelog lint
+
+clean:
+	-docker rm -f supervised-demo >/dev/null 2>&1
+	rm -rf $(BUILD)/dist $(BUILD)/ansible-test tests/output

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Lay the checkout out as ansible_collections/supervised/background, wherever the checkout lives.
+#   collection-tree.sh link  -> .build/collections (a symlink; for pytest and ansible-playbook)
+#   collection-tree.sh copy  -> .build/ansible-test (a copy of tracked + new files; ansible-test
+#                               resolves symlinks, so it needs a real tree)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+case "${1:-link}" in
+  link)
+    dest="$root/.build/collections/ansible_collections/supervised"
+    mkdir -p "$dest"
+    ln -sfn "$root" "$dest/background"
+    echo "$root/.build/collections"
+    ;;
+  copy)
+    dest="$root/.build/ansible-test/ansible_collections/supervised/background"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    (cd "$root" && git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' \
+      | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$dest"
+    echo "$dest"
+    ;;
+  *) echo "usage: collection-tree.sh link|copy" >&2; exit 2 ;;
+esac

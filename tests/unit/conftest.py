@@ -1,0 +1,72 @@
+"""Shared fixtures: run a module's main() in-process and get its result dict back.
+
+``run_module(main, args, check_mode=False, diff=False)`` returns the dict the module exited with;
+a failure comes back with ``failed: True`` and ``msg`` instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+
+class _ModuleExit(Exception):
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("changed", False)
+        raise _ModuleExit(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["failed"] = True
+        kwargs["msg"] = msg
+        raise _ModuleExit(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def _run(main, args, check_mode=False, diff=False):
+        module_args = dict(args)
+        if check_mode:
+            module_args["_ansible_check_mode"] = True
+        if diff:
+            module_args["_ansible_diff"] = True
+        with patch_module_args(module_args):
+            try:
+                main()
+            except _ModuleExit as done:
+                # Round-trip through JSON like the real wire, so tests see what Ansible would.
+                return json.loads(json.dumps(done.result, default=str))
+        raise AssertionError("module returned without exit_json/fail_json")
+
+    return _run
+
+
+@pytest.fixture
+def snapshot_tree():
+    """Return a function that records every path, mode and content under a directory."""
+    import os
+
+    def _snap(root):
+        state = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                content = None
+                if os.path.isfile(path) and not os.path.islink(path):
+                    with open(path, "rb") as handle:
+                        content = handle.read()
+                state[path] = (st.st_mode, st.st_uid, st.st_gid, content,
+                               os.readlink(path) if os.path.islink(path) else None)
+        return state
+
+    return _snap
