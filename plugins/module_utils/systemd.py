@@ -25,6 +25,8 @@ INSTANCE_PROPERTIES = (
     "ActiveEnterTimestampMonotonic", "MemoryCurrent", "TasksCurrent", "InvocationID",
 )
 
+_IGNORED = re.compile(r"ignoring|Unknown (key|section|lvalue)|Failed to parse|Invalid", re.I)
+
 _UNSET_NUMBERS = {"[not set]", "18446744073709551615", ""}
 
 
@@ -138,6 +140,17 @@ class Systemd:
         """Every instance systemd knows of: loaded ones and enabled ones."""
         return self.loaded_instances(name) | self.enabled_instances(name)
 
+    def journal_tail(self, unit, lines=10, invocation=None):
+        """The last ``lines`` messages of ``unit`` (of one invocation when given), oldest first."""
+        journalctl = self.module.get_bin_path("journalctl", required=True)
+        args = [journalctl, "--no-pager", "-o", "cat", "-n", str(int(lines))]
+        if invocation:
+            args += [f"_SYSTEMD_INVOCATION_ID={invocation}"]
+        else:
+            args += ["-u", unit]
+        rc, out, _err = self.module.run_command(args)
+        return out.splitlines() if rc == 0 else []
+
     def is_enabled(self, unit):
         rc, out, _err = self.run(["is-enabled", "--", unit], check=False)
         return out.strip() == "enabled"
@@ -171,7 +184,7 @@ class Systemd:
             self.run(["reset-failed", "--"] + list(units), check=False)
 
     # -- verification --------------------------------------------------------------------------
-    def verify(self, unit_name, text, instance="verify"):
+    def verify(self, unit_name, text, instance="verify", strict=True):
         """Run ``systemd-analyze verify`` on ``text`` saved under its real name ``unit_name``.
 
         A template (``x@.service``) is verified through one instance of it, the way systemd would
@@ -196,6 +209,10 @@ class Systemd:
             lines = [ln for ln in (err + out).splitlines() if ln.strip()]
             # Keep what speaks of our unit; other units' complaints on the host are not ours.
             ours = [ln.replace(scratch + "/", "") for ln in lines if unit_name.split("@")[0] in ln]
+            # systemd only warns ("..., ignoring.") about unknown keys or values it cannot parse and
+            # then runs the unit without them: for us that is a refused unit.
+            if strict and any(_IGNORED.search(ln) for ln in ours):
+                raise SystemdError("; ".join(ln for ln in ours if _IGNORED.search(ln)))
             if rc != 0 and (ours or not lines):
                 raise SystemdError("; ".join(ours) or f"systemd-analyze verify failed (rc={rc})")
             if rc != 0 and not ours:
