@@ -18,8 +18,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIRECTIVE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _TIMESPAN_PART_RE = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(us|usec|ms|msec|s|sec|second|seconds|m|min|minute|minutes|h|hr|hour|hours"
-    r"|d|day|days|w|week|weeks)?"
+    r"(\d+(?:\.\d+)?)\s*(usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h"
+    r"|days|day|d|weeks|week|w)?(?![A-Za-z])"
 )
 _TIMESPAN_UNITS = {
     None: 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0,

@@ -1,0 +1,205 @@
+"""safe_file: the one writer. Real files in tmp_path; no mocks of the filesystem."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import threading
+
+import pytest
+from ansible_collections.supervised.background.plugins.module_utils import safe_file
+
+
+class FakeModule:
+    def __init__(self, check_mode=False, diff=False):
+        self.check_mode = check_mode
+        self._diff = diff
+
+
+ME = pwd.getpwuid(os.geteuid()).pw_name
+MYGROUP = grp.getgrgid(os.getegid()).gr_name
+
+
+def write(path, content, mode=0o600, module=None, **kw):
+    return safe_file.write_file(module or FakeModule(), str(path), content, owner=ME, group=MYGROUP,
+                                mode=mode, **kw)
+
+
+def test_creates_with_exact_mode_and_content(tmp_path):
+    target = tmp_path / "secret.env"
+    res = write(target, b"A=1\n")
+    assert res.changed and res.previous is None
+    st = os.lstat(target)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert target.read_bytes() == b"A=1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.env"], "temp file left behind"
+
+
+def test_idempotent(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"x")
+    assert write(target, b"x").changed is False
+
+
+def test_mode_change_alone_is_a_change(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"x", mode=0o640)
+    assert write(target, b"x", mode=0o600).changed
+    assert stat.S_IMODE(os.lstat(target).st_mode) == 0o600
+
+
+def test_replaces_with_a_new_inode(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"old")
+    before = os.lstat(target).st_ino
+    write(target, b"new")
+    assert os.lstat(target).st_ino != before
+
+
+def test_refuses_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.write_bytes(b"keep")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(safe_file.FileError, match="symlink"):
+        write(link, b"evil")
+    assert real.read_bytes() == b"keep" and link.is_symlink()
+
+
+def test_refuses_dangling_symlink(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(safe_file.FileError, match="symlink"):
+        write(link, b"evil")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_refuses_directory_target(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(safe_file.FileError, match="not a regular file"):
+        write(tmp_path / "d", b"x")
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(safe_file.FileError, match="does not exist"):
+        write(tmp_path / "nope" / "f", b"x")
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    res = write(tmp_path / "f", b"x", module=FakeModule(check_mode=True))
+    assert res.changed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_failure_leaves_old_file(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"good")
+    seen = []
+
+    def refuse(tmp):
+        seen.append(open(tmp, "rb").read())
+        return "syntax error"
+
+    with pytest.raises(safe_file.FileError, match="syntax error"):
+        write(target, b"bad", validate=refuse)
+    assert seen == [b"bad"]
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_validate_runs_in_check_mode_on_a_private_copy(tmp_path):
+    seen = []
+    write(tmp_path / "f", b"x", module=FakeModule(check_mode=True),
+          validate=lambda tmp: seen.append(os.path.dirname(tmp)))
+    assert seen and seen[0] != str(tmp_path)
+    assert not os.path.exists(seen[0]), "check-mode scratch directory left behind"
+
+
+def test_temp_file_is_never_looser_than_final_mode(tmp_path):
+    """Watch the directory while writing: every temp file seen has mode <= final mode."""
+    seen_modes = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for entry in os.scandir(tmp_path):
+                if entry.name.endswith(".tmp"):
+                    try:
+                        seen_modes.append(stat.S_IMODE(os.lstat(entry.path).st_mode))
+                    except FileNotFoundError:
+                        pass
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        for i in range(200):
+            write(tmp_path / "f", f"secret {i}".encode() * 1000)
+    finally:
+        stop.set()
+        t.join()
+    assert all(m & 0o077 == 0 for m in seen_modes), seen_modes
+
+
+def test_diff_uses_redacted_texts(tmp_path):
+    res = write(tmp_path / "f", b"PASSWORD=hunter2\n", module=FakeModule(diff=True),
+                diff_before="", diff_after="PASSWORD=<redacted>\n")
+    assert "hunter2" not in repr(res.diff)
+    assert res.diff["after"] == "PASSWORD=<redacted>\n"
+
+
+def test_no_diff_without_diff_mode(tmp_path):
+    assert write(tmp_path / "f", b"x").diff is None
+
+
+def test_restore_puts_back_previous(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"old", mode=0o640)
+    res = write(target, b"new", mode=0o600)
+    safe_file.restore(FakeModule(), str(target), res.previous)
+    assert target.read_bytes() == b"old"
+    assert stat.S_IMODE(os.lstat(target).st_mode) == 0o640
+
+
+def test_restore_removes_when_nothing_was_there(tmp_path):
+    target = tmp_path / "f"
+    res = write(target, b"new")
+    safe_file.restore(FakeModule(), str(target), res.previous)
+    assert not target.exists()
+
+
+def test_remove_file(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"x")
+    assert safe_file.remove_file(FakeModule(check_mode=True), str(target)).changed
+    assert target.exists()
+    assert safe_file.remove_file(FakeModule(), str(target)).changed
+    assert not target.exists()
+    assert safe_file.remove_file(FakeModule(), str(target)).changed is False
+
+
+def test_ensure_directory(tmp_path):
+    d = tmp_path / "conf"
+    assert safe_file.ensure_directory(FakeModule(), str(d), ME, MYGROUP, 0o700)
+    assert stat.S_IMODE(os.lstat(d).st_mode) == 0o700
+    assert safe_file.ensure_directory(FakeModule(), str(d), ME, MYGROUP, 0o700) is False
+    os.chmod(d, 0o755)
+    assert safe_file.ensure_directory(FakeModule(check_mode=True), str(d), ME, MYGROUP, 0o700)
+    assert stat.S_IMODE(os.lstat(d).st_mode) == 0o755
+    assert safe_file.ensure_directory(FakeModule(), str(d), ME, MYGROUP, 0o700)
+    assert stat.S_IMODE(os.lstat(d).st_mode) == 0o700
+
+
+def test_ensure_directory_refuses_symlink(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(safe_file.FileError, match="symlink"):
+        safe_file.ensure_directory(FakeModule(), str(tmp_path / "link"), ME, MYGROUP, 0o700)
+
+
+def test_unknown_owner(tmp_path):
+    with pytest.raises(safe_file.FileError, match="owner"):
+        safe_file.write_file(FakeModule(), str(tmp_path / "f"), b"x", owner="no-such-user-xyz",
+                             group=MYGROUP)
+    assert list(tmp_path.iterdir()) == []
