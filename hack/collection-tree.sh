@@ -18,6 +18,9 @@ case "${1:-link}" in
     mkdir -p "$dest"
     (cd "$root" && git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' \
       | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$dest"
+    # The copy lives inside this checkout's ignored .build/; give it a repository of its own so
+    # ansible-test lists its files instead of inheriting the outer .gitignore.
+    git -C "$dest" init -q
     echo "$dest"
     ;;
   *) echo "usage: collection-tree.sh link|copy" >&2; exit 2 ;;

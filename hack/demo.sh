@@ -50,6 +50,7 @@ table
 echo
 echo "env file: $(in_demo stat -c '%U:%G %a %n' /etc/supervised-background/example-worker.env)"
 echo "the worker proves it sees the secret without printing it (sha256 in its state file):"
+# shellcheck disable=SC2016 # expanded by the shell inside the container
 in_demo sh -c 'for f in /var/lib/example-worker/*.json; do python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(\"  instance\", d[\"instance\"], \"secret sha256\", d[\"secret_sha256\"][:16] + \"...\")" "$f"; done'
 
 step "kill -9 the main process of example-worker@2: systemd brings it back"

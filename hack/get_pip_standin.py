@@ -8,5 +8,6 @@ import subprocess
 import sys
 
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"], stdout=subprocess.DEVNULL)
-args = [a for a in sys.argv[1:] if a not in ("--quiet",)]
+# get-pip.py options that "pip install" does not know.
+args = [a for a in sys.argv[1:] if a not in ("--quiet", "--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--quiet"] + args)

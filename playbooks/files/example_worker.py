@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Example queue worker shipped with supervised.background (used by the demo and the tests).
 
 * Reads its settings from the environment (EnvironmentFile + Environment= of its unit).

@@ -125,7 +125,7 @@ def _fsync_dir(directory):
 def _write_temp(directory, basename, content, uid, gid, mode):
     """Create the temp file with its final owner and mode before any content is written."""
     last_error = None
-    for _ in range(16):
+    for _attempt in range(16):
         tmp = os.path.join(directory, f".{basename}.{os.urandom(6).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

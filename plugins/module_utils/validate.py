@@ -10,6 +10,7 @@ the host. Nothing here reads or writes the host.
 
 from __future__ import annotations
 
+import math
 import re
 
 # Unit name parts we accept: a strict subset of what systemd allows, chosen so a name never needs
@@ -174,7 +175,7 @@ def timespan(field, value, allow_infinity=False, minimum=0.0):
                 pos += 1
         if not matched:
             raise InputError(f"{field}: '{text}' is not a time span")
-    if seconds != seconds or seconds < minimum:
+    if math.isnan(seconds) or seconds < minimum:
         raise InputError(f"{field}: '{value}' must be at least {minimum:g} seconds")
     return seconds
 
