@@ -90,7 +90,7 @@ demo: deps images
 demo-clean:
 	@hack/demo.sh --clean
 
-bench: deps
+bench: deps images
 	PYTHONPATH=$(BUILD)/collections $(PY) bench/run.py
 
 changelog: deps

@@ -174,6 +174,10 @@ def write_file(module, path, content, owner="root", group="root", mode=0o600, va
     directory = os.path.dirname(path) or "."
     basename = os.path.basename(path)
     if not os.path.isdir(directory):
+        if module.check_mode and not os.path.lexists(directory):
+            # An earlier task of the same check-mode run would have created it.
+            diff = make_diff(path, None, diff_after if diff_after is not None else content) if module._diff else None
+            return WriteResult(True, None, diff)
         raise FileError(f"{path}: directory {directory} does not exist")
     try:
         previous = read_state(path)

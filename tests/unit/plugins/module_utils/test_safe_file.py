@@ -93,6 +93,12 @@ def test_check_mode_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_check_mode_with_missing_directory_predicts_a_change(tmp_path):
+    res = write(tmp_path / "later" / "f", b"x", module=FakeModule(check_mode=True, diff=True))
+    assert res.changed and res.diff["after"] == "x"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_validate_failure_leaves_old_file(tmp_path):
     target = tmp_path / "f"
     write(target, b"good")
