@@ -1,0 +1,504 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, supervised.background maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: sudoers_exact
+short_description: Grant a user or group exact root commands in one sudoers.d file
+version_added: 0.1.0
+author:
+  - supervised.background maintainers
+description:
+  - Writes one file C(/etc/sudoers.d/NAME) that lets one O(user) or O(group) run a fixed list of
+    commands, each with exactly the arguments given and nothing else.
+  - A command given without arguments is written as C(/path/to/cmd "") so that sudo allows it with
+    B(no) arguments (a bare path in sudoers would allow any arguments).
+  - Refuses everything that cannot be written safely, naming the entry and the rule broken
+    (relative or symlinked paths, missing binaries, wildcards, sudoers syntax characters, C(ALL),
+    binaries or directories above them writable by anyone but root, commands that hand out a
+    shell unless O(allow_shell_escape=true), file names sudo would silently ignore).
+  - The new file is checked with C(visudo -cf) on the very temp file that then replaces the live
+    one; afterwards the whole configuration is checked with C(visudo -c) and, if that fails, the
+    previous file is put back and the task fails.
+  - Works with sudo and with sudo-rs (its C(visudo) only reads files, never standard input).
+extends_documentation_fragment:
+  - supervised.background.attributes
+attributes:
+  check_mode:
+    support: full
+    details: The new file is validated with visudo on a private copy; nothing is written.
+  diff_mode:
+    support: full
+options:
+  name:
+    description:
+      - File name under O(sudoers_dir).
+      - Letters, digits, C(_) and C(-) only. sudo silently ignores files in C(sudoers.d) whose name
+        contains a C(.) or ends with C(~), so such names are refused.
+    type: str
+    required: true
+  state:
+    description: C(present) writes the file, C(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  user:
+    description: The user granted the commands. Exactly one of O(user) and O(group) is required with O(state=present).
+    type: str
+  group:
+    description: The group (written as C(%group)) granted the commands.
+    type: str
+  runas:
+    description: The user the commands run as.
+    type: str
+    default: root
+  nopasswd:
+    description: Whether the commands run without asking for the grantee's password (C(NOPASSWD:)).
+    type: bool
+    default: true
+  commands:
+    description:
+      - The commands granted. Each entry is an argv list (the absolute path of the binary, then its
+        arguments) or a string split the way a POSIX shell would split it (C(shlex)).
+      - Each command is allowed with exactly those arguments. An entry with no arguments allows the
+        binary with no arguments at all.
+      - Arguments may use letters, digits and C(@ % + . / _ - ^ ~ = : ,). Spaces inside one
+        argument, quotes, wildcards and backslashes cannot be written safely and are refused.
+    type: list
+    elements: raw
+    default: []
+  allow_shell_escape:
+    description:
+      - Allow shells, interpreters, editors, pagers and other commands known to hand out a shell or
+        write arbitrary files as root (see the module documentation page for the list).
+      - Granting such a command is granting full root. Leave this off.
+    type: bool
+    default: false
+  sudoers_dir:
+    description: Directory holding the file (meant for tests).
+    type: path
+    default: /etc/sudoers.d
+  visudo:
+    description:
+      - Path to the visudo binary. By default C(visudo) is looked up on PATH (and in C(/usr/sbin),
+        C(/sbin)), then C(visudo-rs) (Debian 13 with sudo-rs only).
+      - When both sudo's C(visudo) and sudo-rs' C(visudo-rs) are installed, the new file is checked
+        with both, so the rules stay portable.
+    type: path
+notes:
+  - The grantee (user or group) must exist, so that the module can prove it cannot write the binary.
+  - POSIX ACLs on the binary or its directories are not inspected.
+seealso:
+  - name: Sudoers pitfalls and this module
+    description: docs/sudoers.md in the collection.
+    link: https://www.sudo.ws/docs/man/sudoers.man/
+"""
+
+EXAMPLES = r"""
+- name: Let the CI runner start and stop the corporate tunnel, nothing else
+  supervised.background.sudoers_exact:
+    name: ci-runner-vpn
+    user: gitlab-runner
+    commands:
+      - [/usr/bin/systemctl, start, openfortivpn@corp.service]
+      - /usr/bin/systemctl stop openfortivpn@corp.service
+
+- name: A command that may only run without arguments
+  supervised.background.sudoers_exact:
+    name: ops-uptime
+    group: ops
+    commands:
+      - [/usr/bin/uptime]
+
+- name: Remove the grant
+  supervised.background.sudoers_exact:
+    name: ci-runner-vpn
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The sudoers file managed.
+  returned: always
+  type: str
+  sample: /etc/sudoers.d/ci-runner-vpn
+rules:
+  description: The rule lines rendered (empty with O(state=absent)).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - gitlab-runner ALL=(root) NOPASSWD: /usr/bin/systemctl start openfortivpn@corp.service
+diff:
+  description: Before/after texts of the file (with --diff).
+  returned: when changed and diff mode is on
+  type: dict
+"""
+
+import grp
+import os
+import pwd
+import re
+import shlex
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.supervised.background.plugins.module_utils import safe_file
+from ansible_collections.supervised.background.plugins.module_utils.validate import (
+    InputError,
+    single_line,
+)
+
+HEADER = "# Managed by supervised.background.sudoers_exact: exact commands only. Do not edit.\n"
+
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+_PRINCIPAL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+_PATH_RE = re.compile(r"^/[A-Za-z0-9@%+._/-]+$")
+# Characters an argument may hold. '=', ':' and ',' are written with a backslash in front.
+_ARG_RE = re.compile(r"^[A-Za-z0-9@%+._/^~=:,-]+$")
+_ESCAPED = {"=": "\\=", ":": "\\:", ",": "\\,"}
+_WILDCARDS = set("*?[]\\")
+
+# Commands that hand out a shell, run another command or write arbitrary files as root.
+SHELL_ESCAPE_NAMES = frozenset("""
+sh bash dash zsh ksh mksh pdksh ash csh tcsh fish rbash busybox toybox
+node nodejs tclsh wish awk gawk mawk nawk expect irb jshell
+env sudo sudoedit su doas pkexec runuser setpriv capsh
+vi vim nvim vim.basic vim.tiny nano rnano emacs ed red ex view rview rvim pico joe jed mcedit mc editor sensible-editor
+less more most man pg
+find xargs tar zip unzip git rsync tee dd cp mv install chmod chown chgrp ln
+systemd-run nsenter unshare chroot script ssh scp sftp crontab at batch watch time timeout nice
+nohup ionice taskset stdbuf flock setsid strace ltrace gdb valgrind docker podman kubectl ctr
+crictl nerdctl mount umount dpkg apt apt-get make busctl coredumpctl visudo
+socat nc ncat netcat sed
+""".split())
+SHELL_ESCAPE_PREFIXES = ("python", "perl", "ruby", "php", "lua", "pip")
+
+# systemctl: verbs that change who can do what, load arbitrary units, or reach other machines.
+SYSTEMCTL_REFUSED = frozenset({
+    "edit", "set-environment", "import-environment", "unset-environment", "link", "set-property",
+    "revert", "daemon-reexec", "switch-root", "--root", "-H", "--host", "-M", "--machine",
+    "--image", "--drop-in",
+})
+# Verbs whose output goes through a pager (less: '!' runs a shell) unless --no-pager is given.
+SYSTEMCTL_PAGED = frozenset({
+    "status", "show", "cat", "help", "list-units", "list-unit-files", "list-dependencies",
+    "list-jobs", "list-timers", "list-sockets", "list-automounts", "list-paths", "list-machines",
+    "show-environment",
+})
+# Tools that always page their output unless --no-pager is given.
+PAGED_TOOLS = frozenset({"journalctl", "loginctl", "networkctl", "resolvectl", "timedatectl",
+                         "hostnamectl", "localectl", "machinectl", "homectl", "userdbctl"})
+
+
+def shell_escape_reason(path, args):
+    """Why ``path args`` would hand out a shell (or None). Pure function, unit-tested."""
+    base = os.path.basename(path)
+    if base in SHELL_ESCAPE_NAMES or base.startswith(SHELL_ESCAPE_PREFIXES):
+        return f"'{base}' can run other commands or write any file as root"
+    if base == "systemctl":
+        for arg in args:
+            if arg in SYSTEMCTL_REFUSED or arg.split("=", 1)[0] in SYSTEMCTL_REFUSED:
+                return f"'systemctl {arg}' can change or run arbitrary units as root"
+            if "/" in arg:
+                return f"'systemctl' with a path argument ('{arg}') can load an arbitrary unit file"
+        verb = next((a for a in args if not a.startswith("-")), None)
+        if (verb is None or verb in SYSTEMCTL_PAGED) and "--no-pager" not in args:
+            return "'systemctl' without --no-pager shows output in a pager (less), which can start a shell"
+    if base in PAGED_TOOLS and "--no-pager" not in args:
+        return f"'{base}' without --no-pager shows output in a pager (less), which can start a shell"
+    return None
+
+
+def escape_arg(arg):
+    return "".join(_ESCAPED.get(ch, ch) for ch in arg)
+
+
+def render_rule(principal, runas, nopasswd, argv):
+    tag = "NOPASSWD: " if nopasswd else ""
+    args = " ".join(escape_arg(a) for a in argv[1:]) if len(argv) > 1 else '""'
+    return f"{principal} ALL=({runas}) {tag}{argv[0]} {args}"
+
+
+class SudoersExact:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.path = None
+
+    # ---- input -------------------------------------------------------------------------
+    def _check_inputs(self):
+        p = self.params
+        name = p["name"]
+        single_line("name", name)
+        if "." in name or name.endswith("~"):
+            raise InputError(
+                f"name: '{name}' would be silently ignored by sudo (files in sudoers.d whose name "
+                "contains '.' or ends with '~' are skipped)"
+            )
+        if not _FILE_NAME_RE.match(name):
+            raise InputError(
+                f"name: '{name}' may only use letters, digits, '_' and '-' (at most 64, not starting with '-')"
+            )
+        self.path = os.path.join(p["sudoers_dir"], name)
+        if p["state"] == "absent":
+            return None
+        if p["user"] is None and p["group"] is None:
+            raise InputError("user: one of user or group is required with state=present")
+        if not p["commands"]:
+            raise InputError("commands: at least one command is required with state=present")
+        if p["user"] is not None:
+            field, who = "user", p["user"]
+        else:
+            field, who = "group", p["group"]
+        self._principal(field, who)
+        self._principal("runas", p["runas"])
+        if field == "user":
+            try:
+                entry = pwd.getpwnam(who)
+            except KeyError:
+                raise InputError(f"user: '{who}' does not exist on the host") from None
+            grantee = (entry.pw_uid, {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if who in g.gr_mem})
+            principal = who
+        else:
+            try:
+                entry = grp.getgrnam(who)
+            except KeyError:
+                raise InputError(f"group: '{who}' does not exist on the host") from None
+            grantee = (None, {entry.gr_gid})
+            principal = f"%{who}"
+        if grantee[0] == 0 or 0 in grantee[1]:
+            raise InputError(f"{field}: '{who}' is root or in the root group; it needs no sudo rule")
+        try:
+            pwd.getpwnam(p["runas"])
+        except KeyError:
+            raise InputError(f"runas: user '{p['runas']}' does not exist on the host") from None
+        rules = []
+        seen = set()
+        for index, entry in enumerate(p["commands"]):
+            argv = self._argv(index, entry)
+            self._check_binary(index, argv[0], grantee)
+            if not p["allow_shell_escape"]:
+                reason = shell_escape_reason(argv[0], argv[1:])
+                if reason:
+                    raise InputError(
+                        f"commands[{index}]: {reason}; granting it is granting a root shell "
+                        "(set allow_shell_escape: true only if that is really intended)"
+                    )
+            rule = render_rule(principal, p["runas"], p["nopasswd"], argv)
+            if rule not in seen:
+                seen.add(rule)
+                rules.append(rule)
+        return rules
+
+    @staticmethod
+    def _principal(field, value):
+        single_line(field, value)
+        if value == "ALL":
+            raise InputError(f"{field}: 'ALL' is refused; name one user or group")
+        if not _PRINCIPAL_RE.match(value or ""):
+            raise InputError(
+                f"{field}: '{value}' is not a plain user/group name (letters, digits, '_', '-'; "
+                "no '%', '#', '+' or sudoers aliases)"
+            )
+
+    @staticmethod
+    def _argv(index, entry):
+        field = f"commands[{index}]"
+        if isinstance(entry, str):
+            single_line(field, entry)
+            try:
+                argv = shlex.split(entry)
+            except ValueError as exc:
+                raise InputError(f"{field}: '{entry}' cannot be split like a shell would: {exc}") from None
+        elif isinstance(entry, (list, tuple)):
+            argv = list(entry)
+            for pos, arg in enumerate(argv):
+                if isinstance(arg, int) and not isinstance(arg, bool):
+                    argv[pos] = arg = str(arg)
+                if not isinstance(arg, str):
+                    raise InputError(f"{field}: argument {pos} ({arg!r}) must be a string")
+        else:
+            raise InputError(f"{field}: must be an argv list or a command string, not {type(entry).__name__}")
+        if not argv:
+            raise InputError(f"{field}: is empty")
+        for pos, arg in enumerate(argv):
+            single_line(field, arg)
+            if arg == "ALL" or (pos == 0 and os.path.basename(arg) == "ALL"):
+                raise InputError(f"{field}: 'ALL' is refused; name the exact command")
+            bad = sorted(set(arg) & _WILDCARDS)
+            if bad:
+                raise InputError(
+                    f"{field}: '{arg}' contains the wildcard or escape character(s) {' '.join(bad)}, "
+                    "which sudoers would treat as a pattern"
+                )
+        path = argv[0]
+        if not path.startswith("/"):
+            raise InputError(f"{field}: '{path}' is not an absolute path (relative commands are refused)")
+        if any(part in ("", ".", "..") for part in path.split("/")[1:]):
+            raise InputError(f"{field}: '{path}' must be a normalised path (no '..', '.' or '//' parts)")
+        if not _PATH_RE.match(path):
+            raise InputError(
+                f"{field}: '{path}' contains sudoers syntax characters that cannot be written safely "
+                "(allowed in a path: letters, digits, @ % + . / _ -)"
+            )
+        for arg in argv[1:]:
+            if arg == "":
+                raise InputError(f"{field}: an empty argument cannot be written in sudoers")
+            if not _ARG_RE.match(arg):
+                raise InputError(
+                    f"{field}: argument '{arg}' contains sudoers syntax characters that cannot be "
+                    "written safely (spaces, quotes, '#', '!', '$', brackets...; allowed: letters, "
+                    "digits and @ % + . / _ - ^ ~ = : ,)"
+                )
+        return argv
+
+    @staticmethod
+    def _check_binary(index, path, grantee):
+        field = f"commands[{index}]"
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise InputError(f"{field}: '{path}' does not exist on the host") from None
+        except OSError as exc:
+            raise InputError(f"{field}: '{path}' cannot be inspected: {exc.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise InputError(
+                f"{field}: '{path}' is a symlink (to '{os.path.realpath(path)}'); name the real binary"
+            )
+        real = os.path.realpath(path)
+        if real != path:
+            raise InputError(
+                f"{field}: '{path}' goes through a symlinked directory (really '{real}'); name the real path"
+            )
+        if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
+            raise InputError(f"{field}: '{path}' is not an executable file")
+        current = path
+        while True:
+            st = os.lstat(current)
+            what = "binary" if current == path else "directory"
+            gids = grantee[1]
+            if st.st_uid != 0:
+                raise InputError(
+                    f"{field}: {what} '{current}' above or at '{path}' is owned by uid {st.st_uid}, "
+                    "not root; whoever owns it could replace the command"
+                )
+            if st.st_mode & 0o022:
+                whom = "the grantee's group" if st.st_mode & 0o020 and st.st_gid in gids else "anyone but root"
+                raise InputError(
+                    f"{field}: {what} '{current}' is writable by {whom} "
+                    f"(mode {stat.S_IMODE(st.st_mode):04o}); the command could be replaced"
+                )
+            if current == "/":
+                break
+            current = os.path.dirname(current)
+
+    # ---- visudo --------------------------------------------------------------------------
+    def _visudo_binaries(self):
+        if self.params["visudo"]:
+            return [self.params["visudo"]]
+        found = []
+        for name in ("visudo", "visudo-rs"):
+            path = self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
+            if path and os.path.realpath(path) not in [os.path.realpath(f) for f in found]:
+                found.append(path)
+        if not found:
+            self.module.fail_json(msg="visudo: neither visudo nor visudo-rs was found on the host; "
+                                      "install sudo or sudo-rs first", path=self.path, rules=[])
+        return found
+
+    def _run_visudo(self, binary, args):
+        rc, out, err = self.module.run_command([binary] + args, environ_update={"LC_ALL": "C"})
+        text = (out + err).strip()
+        # Keep the report short; the rules hold no secrets but a long dump helps nobody.
+        return rc, "\n".join(text.splitlines()[-6:])
+
+    # ---- run -----------------------------------------------------------------------------
+    def run(self):
+        try:
+            rules = self._check_inputs()
+        except InputError as err:
+            self.module.fail_json(msg=str(err))
+        if not os.path.isdir(self.params["sudoers_dir"]):
+            self.module.fail_json(msg=f"sudoers_dir: '{self.params['sudoers_dir']}' is not a directory")
+        result = {"changed": False, "path": self.path, "rules": rules or []}
+        visudos = self._visudo_binaries()
+        if self.params["state"] == "absent":
+            try:
+                res = safe_file.remove_file(self.module, self.path)
+            except safe_file.FileError as err:
+                self.module.fail_json(msg=str(err), **result)
+            result["changed"] = res.changed
+            if res.diff:
+                result["diff"] = res.diff
+            if res.changed and not self.module.check_mode:
+                self._check_whole(visudos[0], res.previous, result, "removing")
+            return result
+
+        content = HEADER + "".join(rule + "\n" for rule in rules)
+
+        def validate(tmp_path):
+            for binary in visudos:
+                rc, text = self._run_visudo(binary, ["-c", "-f", tmp_path])
+                if rc != 0:
+                    return f"visudo: {binary} rejected the new rules for {self.path}: {text}"
+            return None
+
+        try:
+            res = safe_file.write_file(self.module, self.path, content, owner="root", group="root",
+                                       mode=0o440, validate=validate)
+        except safe_file.FileError as err:
+            self.module.fail_json(msg=str(err), **result)
+        result["changed"] = res.changed
+        if res.diff:
+            result["diff"] = res.diff
+        if res.changed and not self.module.check_mode:
+            self._check_whole(visudos[0], res.previous, result, "writing")
+        return result
+
+    def _check_whole(self, binary, previous, result, action):
+        """After the file landed (or left), the whole configuration must still parse."""
+        rc, text = self._run_visudo(binary, ["-c"])
+        if rc == 0:
+            return
+        try:
+            safe_file.restore(self.module, self.path, previous)
+        except (OSError, safe_file.FileError) as err:
+            self.module.fail_json(
+                msg=f"visudo: the whole sudo configuration is invalid after {action} {self.path}, and "
+                    f"putting the previous file back failed too ({err}); fix it by hand: {text}",
+                **result)
+        result["changed"] = False
+        result.pop("diff", None)
+        self.module.fail_json(
+            msg=f"visudo: the whole sudo configuration is invalid after {action} {self.path}; the "
+                f"previous file was put back: {text}",
+            **result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            user=dict(type="str"),
+            group=dict(type="str"),
+            runas=dict(type="str", default="root"),
+            nopasswd=dict(type="bool", default=True),
+            commands=dict(type="list", elements="raw", default=[]),
+            allow_shell_escape=dict(type="bool", default=False),
+            sudoers_dir=dict(type="path", default="/etc/sudoers.d"),
+            visudo=dict(type="path"),
+        ),
+        mutually_exclusive=[("user", "group")],
+        supports_check_mode=True,
+    )
+    result = SudoersExact(module).run()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
