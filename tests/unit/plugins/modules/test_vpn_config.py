@@ -1,0 +1,197 @@
+"""Unit tests for vpn_config: rendering, modes, secrecy of the password and the refusal catalogue."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.supervised.background.plugins.modules import vpn_config
+from ansible_collections.supervised.background.plugins.modules.vpn_config import redact
+
+SECRET = "s3cr3t-Pa55=#word"
+DIGEST = "e46d4aff08ba6914e64daa85bc6112a422fa7ce16631bff0b592a28556f993db"
+
+
+@pytest.fixture
+def target(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    return tmp_path / "openfortivpn" / "corp.conf"
+
+
+def args(target, **kw):
+    base = {"path": str(target), "host": "vpn.example.com", "username": "ci-bot", "password": SECRET}
+    base.update(kw)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_renders_every_option_root_only(run_module, target):
+    result = run_module(vpn_config.main, args(
+        target, port=8443, realm="eng", trusted_cert=[DIGEST, DIGEST.upper()], ca_file="/etc/ssl/ca.pem",
+        user_cert="pkcs11:token=ci", user_key="/etc/openfortivpn/key.pem", set_dns=False,
+        set_routes=True, pppd_use_peerdns=False, half_internet_routes=True, persistent=10,
+        extra={"min-tls": "1.2", "use-syslog": True, "otp-delay": 3}), diff=True)
+    assert result["changed"] is True, result
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("#")
+    assert lines[1:] == [
+        "host = vpn.example.com", "port = 8443", "username = ci-bot", f"password = {SECRET}",
+        "realm = eng", f"trusted-cert = {DIGEST}", f"trusted-cert = {DIGEST}", "ca-file = /etc/ssl/ca.pem",
+        "user-cert = pkcs11:token=ci", "user-key = /etc/openfortivpn/key.pem", "set-dns = 0",
+        "set-routes = 1", "pppd-use-peerdns = 0", "half-internet-routes = 1", "persistent = 10",
+        "min-tls = 1.2", "otp-delay = 3", "use-syslog = 1",
+    ]
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600)
+    dst = target.parent.stat()
+    assert (dst.st_uid, stat.S_IMODE(dst.st_mode)) == (0, 0o700)
+    assert SECRET not in json.dumps(result)
+    assert "password = ********" in result["diff"]["after"]
+    again = run_module(vpn_config.main, args(
+        target, port=8443, realm="eng", trusted_cert=[DIGEST, DIGEST.upper()], ca_file="/etc/ssl/ca.pem",
+        user_cert="pkcs11:token=ci", user_key="/etc/openfortivpn/key.pem", set_dns=False,
+        set_routes=True, pppd_use_peerdns=False, half_internet_routes=True, persistent=10,
+        extra={"min-tls": "1.2", "use-syslog": True, "otp-delay": 3}))
+    assert again["changed"] is False
+
+
+def test_password_change_diff_is_redacted_both_sides(run_module, target):
+    run_module(vpn_config.main, args(target))
+    result = run_module(vpn_config.main, args(target, password="other-secret", extra={"otp": "123456"}),
+                        diff=True)
+    dumped = json.dumps(result)
+    assert result["changed"] is True
+    assert SECRET not in dumped and "other-secret" not in dumped and "123456" not in dumped
+    assert result["diff"]["before"].count("********") == 1
+    assert result["diff"]["after"].count("********") == 2
+
+
+def test_default_path_from_name(run_module):
+    # Only the path computation: point at a name and ask check mode on a host without the dir.
+    result = run_module(vpn_config.main, {"name": "corp", "host": "vpn.example.com", "state": "absent"},
+                        check_mode=True)
+    assert result["path"] == "/etc/openfortivpn/corp.conf"
+
+
+def test_loose_root_directory_is_tightened(run_module, target):
+    target.parent.mkdir(mode=0o755)
+    os.chmod(target.parent, 0o755)
+    result = run_module(vpn_config.main, args(target))
+    assert result["changed"] is True
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+
+
+def test_loose_file_is_rewritten_0600(run_module, target):
+    run_module(vpn_config.main, args(target))
+    os.chmod(target, 0o644)
+    result = run_module(vpn_config.main, args(target))
+    assert result["changed"] is True and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_check_mode_writes_nothing(run_module, target, snapshot_tree):
+    root = str(target.parent.parent)
+    before = snapshot_tree(root)
+    result = run_module(vpn_config.main, args(target), check_mode=True, diff=True)
+    assert result["changed"] is True and "password = ********" in result["diff"]["after"]
+    assert snapshot_tree(root) == before
+
+
+def test_absent_removes_file_keeps_directory(run_module, target):
+    run_module(vpn_config.main, args(target))
+    result = run_module(vpn_config.main, {"path": str(target), "state": "absent"}, diff=True)
+    assert result["changed"] is True and not target.exists() and target.parent.is_dir()
+    assert SECRET not in json.dumps(result)
+    assert run_module(vpn_config.main, {"path": str(target), "state": "absent"})["changed"] is False
+
+
+def test_redact():
+    text = "host = a\npassword = x\n# password = y\npem-passphrase=z\n"
+    assert redact(text) == "host = a\npassword = ********\n# password = y\npem-passphrase = ********\n"
+
+
+BAD = [
+    ("no-name-no-path", "NOPATH", "name", "one of"),
+    ("bad-name", {"path": None, "name": "../etc/x"}, "name", "must not contain"),
+    ("relative-path", {"path": "etc/corp.conf"}, "path", "absolute"),
+    ("dotdot-path", {"path": "/etc/../tmp/corp.conf"}, "path", "normalised"),
+    ("no-host", {"host": None}, "host", "missing"),
+    ("host-newline", {"host": "vpn\npppd-plugin = /tmp/x.so"}, "host", "single line"),
+    ("host-bad-chars", {"host": "vpn example"}, "host", "not a host"),
+    ("port-zero", {"port": 0}, "port", "between 1 and 65535"),
+    ("port-big", {"port": 70000}, "port", "between 1 and 65535"),
+    ("username-newline", {"username": "a\nb"}, "username", "single line"),
+    ("username-space-edge", {"username": " ci"}, "username", "whitespace"),
+    ("username-long", {"username": "u" * 65}, "username", "longer than"),
+    ("password-newline", {"password": "pw\npppd-plugin = /tmp/x.so"}, "password", "single line"),
+    ("password-edge-space", {"password": "pw "}, "password", "whitespace"),
+    ("password-empty", {"password": ""}, "password", "empty"),
+    ("realm-long", {"realm": "r" * 64}, "realm", "longer than"),
+    ("digest-short", {"trusted_cert": ["abc"]}, "trusted_cert[0]", "SHA-256"),
+    ("digest-second", {"trusted_cert": [DIGEST, "z" * 64]}, "trusted_cert[1]", "SHA-256"),
+    ("ca-relative", {"ca_file": "ca.pem"}, "ca_file", "absolute"),
+    ("cert-relative", {"user_cert": "cert.pem"}, "user_cert", "absolute"),
+    ("key-relative", {"user_key": "key.pem"}, "user_key", "absolute"),
+    ("persistent-negative", {"persistent": -1}, "persistent", "between"),
+    ("extra-unknown", {"extra": {"foo-bar": "1"}}, "extra", "unknown key"),
+    ("extra-uppercase", {"extra": {"Host": "x"}}, "extra", "not an openfortivpn key"),
+    ("extra-plugin", {"extra": {"pppd-plugin": "/tmp/evil.so"}}, "extra.pppd-plugin", "code execution as root"),
+    ("extra-log", {"extra": {"pppd-log": "/etc/shadow"}}, "extra.pppd-log", "overwriting any file"),
+    ("extra-call", {"extra": {"pppd-call": "evil"}}, "extra.pppd-call", "scripts as root"),
+    ("extra-ipparam", {"extra": {"pppd-ipparam": "x"}}, "extra.pppd-ipparam", "as root"),
+    ("extra-pinentry", {"extra": {"pinentry": "/tmp/evil"}}, "extra.pinentry", "runs as root"),
+    ("extra-structured", {"extra": {"password": "x"}}, "extra.password", "option 'password'"),
+    ("extra-bool", {"extra": {"insecure-ssl": "maybe"}}, "extra.insecure-ssl", "boolean"),
+    ("extra-min-tls", {"extra": {"min-tls": "1.5"}}, "extra.min-tls", "one of"),
+    ("extra-ifname", {"extra": {"pppd-ifname": "ppp0; rm"}}, "extra.pppd-ifname", "interface"),
+    ("extra-newline", {"extra": {"user-agent": "a\npppd-plugin = /x"}}, "extra.user-agent", "single line"),
+    ("extra-otp-newline", {"extra": {"otp": "1\n2"}}, "extra.otp", "single line"),
+    ("extra-no-value", {"extra": {"otp-delay": None}}, "extra.otp-delay", "value"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
+def test_bad_input_catalogue(run_module, target, snapshot_tree, case):
+    _id, overrides, field, words = case
+    root = str(target.parent.parent)
+    before = snapshot_tree(root)
+    if overrides == "NOPATH":
+        module_args = {"host": "vpn.example.com"}
+    else:
+        module_args = args(target, **overrides)
+        if "path" in overrides and overrides["path"] is None:
+            module_args.pop("path", None)
+    result = run_module(vpn_config.main, module_args, diff=True)
+    assert result.get("failed"), result
+    assert field in result["msg"].split(":")[0] or result["msg"].startswith(f"{field}:") or \
+        field in result["msg"], result["msg"]
+    assert words in result["msg"], result["msg"]
+    assert SECRET not in json.dumps(result)
+    assert snapshot_tree(root) == before
+
+
+def test_directory_owned_by_another_user_is_refused(run_module, target, snapshot_tree):
+    target.parent.mkdir(mode=0o700)
+    os.chown(target.parent, 65534, 65534)
+    root = str(target.parent.parent)
+    before = snapshot_tree(root)
+    result = run_module(vpn_config.main, args(target))
+    assert result["failed"] and result["msg"].startswith("path:") and "not root" in result["msg"]
+    assert snapshot_tree(root) == before
+
+
+def test_directory_under_a_world_writable_parent_is_refused(run_module, target, snapshot_tree):
+    os.chmod(target.parent.parent, 0o777)
+    result = run_module(vpn_config.main, args(target))
+    assert result["failed"] and result["msg"].startswith("path:") and "writable by others" in result["msg"]
+    assert not target.parent.exists()
+
+
+def test_symlinked_directory_is_refused(run_module, target, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    os.symlink(real, target.parent)
+    result = run_module(vpn_config.main, args(target))
+    assert result["failed"] and "symlink" in result["msg"]
+    assert list(real.iterdir()) == []
