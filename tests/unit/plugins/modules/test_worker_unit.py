@@ -1,0 +1,273 @@
+"""worker_unit: rendering, systemd quoting, verification handling and refusals that write nothing."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+
+import pytest
+from ansible.module_utils.common import warnings as ansible_warnings
+from ansible_collections.supervised.background.plugins.modules import worker_unit
+from ansible_collections.supervised.background.plugins.modules.worker_unit import (
+    escape_percent,
+    quote_environment,
+    quote_exec_arg,
+)
+
+OWNER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
+REAL_ANALYZE = shutil.which("systemd-analyze")
+
+
+@pytest.fixture
+def no_analyze(monkeypatch, tmp_path):
+    """A PATH without systemd-analyze (get_bin_path also looks in /sbin dirs, which never hold it)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", str(bindir))
+    return bindir
+
+
+@pytest.fixture
+def units(tmp_path):
+    d = tmp_path / "units"
+    d.mkdir()
+    return d
+
+
+def _args(unit_dir, **kw):
+    args = {"name": "queue-worker", "unit_dir": str(unit_dir), "file_owner": OWNER, "file_group": GROUP,
+            "exec_start": ["/usr/local/bin/queue-worker", "--id", "%i"]}
+    args.update(kw)
+    return args
+
+
+@pytest.mark.parametrize("arg,written", [
+    ("plain", "plain"),
+    ("%i", "%i"),
+    ("%I", "%I"),
+    ("worker-%i.log", "worker-%i.log"),
+    ("100%", "100%%"),
+    ("%n %%", '"%%n %%%%"'),
+    ("$HOME", "$$HOME"),
+    ("${X}", "$${X}"),
+    ("two words", '"two words"'),
+    ('say "hi"', '"say \\"hi\\""'),
+    ("it's", '"it\'s"'),
+    ("back\\slash", '"back\\\\slash"'),
+    ("trailing\\", '"trailing\\\\"'),
+    ("", '""'),
+    (";", '";"'),
+    ("a;b", '"a;b"'),
+    ("ünïcødé", "ünïcødé"),
+])
+def test_exec_arg_quoting(arg, written):
+    assert quote_exec_arg(arg) == written
+
+
+def test_environment_quoting():
+    assert quote_environment("A", 'x y$Z%i\\n"q') == '"A=x y$Z%i\\\\n\\"q"'
+    assert quote_environment("B", "50%") == '"B=50%%"'
+    assert escape_percent("%i%I%%n%") == "%i%I%%%%n%%"
+
+
+def test_render_strict_default(run_module, units, no_analyze):
+    res = run_module(worker_unit.main, _args(units, environment={"LOG_LEVEL": "info", "A": "1"},
+                                             environment_files=["/etc/queue-worker/secrets.env", "-/etc/qw/%i.env"],
+                                             user="queue-worker", group="queue-worker",
+                                             state_directory="queue-worker/%i"))
+    assert res["changed"] is True, res
+    path = units / "queue-worker@.service"
+    text = path.read_text()
+    assert text == res["unit_text"]
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o644
+    lines = text.splitlines()
+    assert lines[0] == "# Managed by supervised.background.worker_unit; do not edit"
+    assert lines[1:6] == ["[Unit]", "Description=queue-worker worker %i", "StartLimitIntervalSec=60s",
+                          "StartLimitBurst=5", ""]
+    for line in ("ExecStart=/usr/local/bin/queue-worker --id %i", "Type=exec", "User=queue-worker",
+                 "Group=queue-worker", "EnvironmentFile=/etc/queue-worker/secrets.env",
+                 "EnvironmentFile=-/etc/qw/%i.env", 'Environment="A=1"', 'Environment="LOG_LEVEL=info"',
+                 "Restart=always", "RestartSec=2s", "KillMode=mixed", "KillSignal=SIGTERM",
+                 "TimeoutStopSec=30s", "StateDirectory=queue-worker/%i", "ProtectSystem=strict",
+                 "ProtectHome=yes", "CapabilityBoundingSet=", "AmbientCapabilities=", "UMask=0077",
+                 "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                 "ProtectProc=invisible", "ProcSubset=pid", "[Install]", "WantedBy=multi-user.target"):
+        assert line in lines, line
+    assert "PrivateUsers" not in text
+    assert lines.index('Environment="A=1"') < lines.index('Environment="LOG_LEVEL=info"')
+    assert res["verified"] is False
+    assert "systemd-analyze was not found" in " ".join(ansible_warnings.get_warning_messages())
+    assert res["daemon_reloaded"] is False
+
+
+def test_render_is_deterministic_and_idempotent(run_module, units, no_analyze):
+    args = _args(units, environment={"Z": "1", "A": "2", "M": "3"}, settings={"LimitNOFILE": 4096, "B": ["x", "y"]})
+    first = run_module(worker_unit.main, args)
+    second = run_module(worker_unit.main, args)
+    assert first["changed"] is True and second["changed"] is False
+    assert first["unit_text"] == second["unit_text"]
+
+
+def test_hardening_levels_and_override(run_module, units, no_analyze):
+    none = run_module(worker_unit.main, _args(units, hardening="none"))["unit_text"]
+    assert "Protect" not in none and "NoNewPrivileges" not in none
+    base = run_module(worker_unit.main, _args(units, hardening="baseline"))["unit_text"]
+    assert "ProtectSystem=full" in base and "ProtectHome=read-only" in base and "SystemCallFilter" not in base
+    strict = run_module(worker_unit.main, _args(units, settings={"MemoryDenyWriteExecute": False}))["unit_text"]
+    assert "MemoryDenyWriteExecute=no" in strict and "MemoryDenyWriteExecute=yes" not in strict
+
+
+def test_limits_and_times(run_module, units, no_analyze):
+    text = run_module(worker_unit.main, _args(
+        units, memory_max="512M", cpu_quota="50%", tasks_max="64", nice=5, restart_sec=0.5,
+        timeout_stop_sec="1min 30s", start_limit_interval_sec=0, kill_signal="int", kill_mode="control-group",
+        read_write_paths=["/var/spool/qw", "-/srv/qw/%i"], working_directory="/srv/qw"))["unit_text"]
+    for line in ("MemoryMax=512M", "CPUQuota=50%", "TasksMax=64", "Nice=5", "RestartSec=500ms",
+                 "TimeoutStopSec=90s", "StartLimitIntervalSec=0s", "KillSignal=SIGINT", "KillMode=control-group",
+                 "ReadWritePaths=/var/spool/qw -/srv/qw/%i", "WorkingDirectory=/srv/qw"):
+        assert line in text.splitlines(), line
+
+
+def test_check_mode_and_diff(run_module, units, no_analyze, snapshot_tree):
+    before = snapshot_tree(units)
+    res = run_module(worker_unit.main, _args(units), check_mode=True, diff=True)
+    assert res["changed"] is True and "ExecStart=" in res["diff"]["after"]
+    assert snapshot_tree(units) == before
+
+
+def test_absent(run_module, units, no_analyze):
+    run_module(worker_unit.main, _args(units))
+    res = run_module(worker_unit.main, _args(units, state="absent"))
+    assert res["changed"] is True and not (units / "queue-worker@.service").exists()
+    assert run_module(worker_unit.main, _args(units, state="absent"))["changed"] is False
+
+
+def _fake_analyze(bindir, output, rc):
+    script = bindir / "systemd-analyze"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"{output}\" >&2\nexit {rc}\n")
+    script.chmod(0o755)
+
+
+def test_verification_refusal_leaves_nothing(run_module, units, no_analyze, snapshot_tree):
+    # Mimics systemd's own wording; the real tool is exercised below and in the Molecule scenario.
+    _fake_analyze(no_analyze, "/x/queue-worker@.service:20: Unknown key 'Frobnicate' in section [Service], ignoring.", 0)
+    (units / "queue-worker@.service").write_text("old\n")
+    before = snapshot_tree(units)
+    for check_mode in (False, True):
+        res = run_module(worker_unit.main, _args(units, settings={"Frobnicate": "yes"}), check_mode=check_mode)
+        assert res.get("failed") is True, res
+        assert "Unknown key 'Frobnicate'" in res["msg"]
+        assert snapshot_tree(units) == before
+
+
+def test_missing_executable_is_only_a_warning_in_check_mode(run_module, units, no_analyze, snapshot_tree):
+    _fake_analyze(no_analyze, "queue-worker@verify.service: Command /usr/local/bin/queue-worker is not "
+                              "executable: No such file or directory", 1)
+    res = run_module(worker_unit.main, _args(units), check_mode=True)
+    assert res["changed"] is True and res["verified"] is False
+    assert any("does not exist yet" in w for w in ansible_warnings.get_warning_messages())
+    before = snapshot_tree(units)
+    res = run_module(worker_unit.main, _args(units))
+    assert res.get("failed") is True and res["msg"].startswith("exec_start:")
+    assert snapshot_tree(units) == before
+
+
+@pytest.mark.skipif(REAL_ANALYZE is None, reason="systemd-analyze not installed")
+def test_real_systemd_analyze(run_module, units, monkeypatch, snapshot_tree):
+    monkeypatch.setenv("PATH", os.path.dirname(REAL_ANALYZE))
+    ok = run_module(worker_unit.main, _args(units, exec_start=["/bin/sh", "-c", "sleep infinity"]))
+    assert ok["changed"] is True and ok["verified"] is True, ok
+    before = snapshot_tree(units)
+    bad = run_module(worker_unit.main, _args(units, exec_start=["/bin/sh"], settings={"LimitNOFILE": "lots"}))
+    assert bad.get("failed") is True and bad["msg"].startswith("settings.LimitNOFILE:"), bad
+    assert snapshot_tree(units) == before
+
+
+NL = "x\nExecStartPre=/bin/evil"
+BAD = [
+    ("relative exec path", {"exec_start": ["queue-worker"]}, "exec_start"),
+    ("exec path with dot-dot", {"exec_start": ["/usr/../bin/sh"]}, "exec_start"),
+    ("exec path with space", {"exec_start": ["/usr/local/bin/queue worker"]}, "exec_start"),
+    ("exec path with dollar", {"exec_start": ["/usr/bin/$X"]}, "exec_start"),
+    ("empty exec_start", {"exec_start": []}, "exec_start"),
+    ("newline in exec arg", {"exec_start": ["/bin/sh", NL]}, "exec_start"),
+    ("newline in exec_reload", {"exec_reload": ["/bin/kill", NL]}, "exec_reload"),
+    ("relative exec_reload", {"exec_reload": ["kill", "-HUP"]}, "exec_reload"),
+    ("@ in name", {"name": "queue@worker"}, "name"),
+    ("/ in name", {"name": "queue/worker"}, "name"),
+    ("space in name", {"name": "queue worker"}, "name"),
+    ("newline in name", {"name": "queue\nworker"}, "name"),
+    ("suffix in name", {"name": "queue.service"}, "name"),
+    ("newline in description", {"description": NL}, "description"),
+    ("backslash at end of description", {"description": "ends with \\"}, "description"),
+    ("newline in user", {"user": "app\nUser=root"}, "user"),
+    ("bad user chars", {"user": "app user"}, "user"),
+    ("newline in group", {"group": "app\nGroup=root"}, "group"),
+    ("bad group chars", {"group": "-app"}, "group"),
+    ("relative working_directory", {"working_directory": "srv/app"}, "working_directory"),
+    ("newline in working_directory", {"working_directory": "/srv\n/app"}, "working_directory"),
+    ("relative environment file", {"environment_files": ["secrets.env"]}, "environment_files"),
+    ("newline in environment file", {"environment_files": ["/etc/a\nUser=root"]}, "environment_files"),
+    ("space in environment file", {"environment_files": ["/etc/my app.env"]}, "environment_files"),
+    ("bad env key", {"environment": {"1BAD": "x"}}, "environment"),
+    ("dash in env key", {"environment": {"BAD-KEY": "x"}}, "environment"),
+    ("newline in env value", {"environment": {"A": NL}}, "environment"),
+    ("NUL in env value", {"environment": {"A": "x\x00y"}}, "environment"),
+    ("newline in settings value", {"settings": {"LimitNOFILE": "1\nUser=root"}}, "settings"),
+    ("newline in settings list value", {"settings": {"ExecStartPre": ["/bin/true", NL]}}, "settings"),
+    ("backslash at end of settings value", {"settings": {"LimitNOFILE": "1\\"}}, "settings"),
+    ("lowercase directive", {"settings": {"limitnofile": "1"}}, "settings"),
+    ("directive with dash", {"settings": {"Limit-NOFILE": "1"}}, "settings"),
+    ("settings owns ExecStart", {"settings": {"ExecStart": "/bin/sh"}}, "exec_start"),
+    ("settings owns User", {"settings": {"User": "root"}}, "'user'"),
+    ("settings owns Restart", {"settings": {"Restart": "no"}}, "'restart'"),
+    ("settings owns Environment", {"settings": {"Environment": "A=1"}}, "'environment'"),
+    ("settings owns MemoryMax", {"settings": {"MemoryMax": "1G"}}, "'memory_max'"),
+    ("settings null value", {"settings": {"LimitNOFILE": None}}, "settings"),
+    ("negative restart_sec", {"restart_sec": -1}, "restart_sec"),
+    ("negative restart_sec string", {"restart_sec": "-5s"}, "restart_sec"),
+    ("non-numeric timeout_stop_sec", {"timeout_stop_sec": "soon"}, "timeout_stop_sec"),
+    ("bad start_limit_interval_sec", {"start_limit_interval_sec": "1 fortnight"}, "start_limit_interval_sec"),
+    ("negative start_limit_burst", {"start_limit_burst": -1}, "start_limit_burst"),
+    ("unknown signal", {"kill_signal": "SIGFOO"}, "kill_signal"),
+    ("newline in kill_signal", {"kill_signal": "SIGTERM\nUser=root"}, "kill_signal"),
+    ("bad memory_max", {"memory_max": "lots"}, "memory_max"),
+    ("zero cpu_quota", {"cpu_quota": "0%"}, "cpu_quota"),
+    ("bad tasks_max", {"tasks_max": "0"}, "tasks_max"),
+    ("nice out of range", {"nice": 40}, "nice"),
+    ("state_directory with dot-dot", {"state_directory": "../etc"}, "state_directory"),
+    ("absolute state_directory", {"state_directory": "/var/lib/x"}, "state_directory"),
+    ("runtime_directory with space", {"runtime_directory": "a b"}, "runtime_directory"),
+    ("logs_directory with newline", {"logs_directory": "a\nb"}, "logs_directory"),
+    ("relative read_write_paths", {"read_write_paths": ["var/x"]}, "read_write_paths"),
+    ("bad wanted_by", {"wanted_by": "multi-user"}, "wanted_by"),
+    ("relative unit_dir", {"unit_dir": "units"}, "unit_dir"),
+    ("unknown file owner", {"file_owner": "no-such-user-xyz"}, "owner"),
+]
+
+
+@pytest.mark.parametrize("label,override,field", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_refused_and_nothing_written(run_module, units, no_analyze, snapshot_tree, label, override, field):
+    existing = units / "queue-worker@.service"
+    existing.write_text("# the unit that was there\n")
+    before = snapshot_tree(units)
+    args = _args(units)
+    args.update(override)
+    res = run_module(worker_unit.main, args, diff=True)
+    assert res.get("failed") is True, (label, res)
+    assert field in res["msg"], (label, res["msg"])
+    assert snapshot_tree(units) == before
+
+
+def test_symlink_at_target_refused(run_module, units, no_analyze, snapshot_tree, tmp_path):
+    real = tmp_path / "elsewhere.service"
+    real.write_text("x\n")
+    (units / "queue-worker@.service").symlink_to(real)
+    before = snapshot_tree(tmp_path)
+    res = run_module(worker_unit.main, _args(units))
+    assert res.get("failed") is True and "symlink" in res["msg"]
+    assert snapshot_tree(tmp_path) == before
