@@ -9,7 +9,7 @@ module: env_file
 short_description: Write a systemd EnvironmentFile holding secrets, root-only from the first byte
 version_added: 0.1.0
 author:
-  - supervised.background maintainers
+  - supervised.background maintainers (@supervised-background)
 description:
   - Writes an C(EnvironmentFile=) for a systemd service from a dictionary, one C(KEY=value) line per key,
     keys sorted.
@@ -308,7 +308,11 @@ class EnvFile:
             st = os.stat(parent)
         except FileNotFoundError:
             if not present:
-                return
+                return False
+            if self.module.check_mode:
+                self.module.warn(f"check mode: directory {parent} does not exist yet; "
+                                 "the plan assumes an earlier task creates it")
+                return False
             raise validate.InputError(f"path: directory {parent} does not exist; create it first") from None
         if not stat.S_ISDIR(st.st_mode):
             raise validate.InputError(f"path: {parent} is not a directory")
@@ -320,17 +324,18 @@ class EnvFile:
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            return
+            return True
         if stat.S_ISLNK(st.st_mode):
             raise validate.InputError(f"path: {path} is a symlink; refusing to write through it")
         if not stat.S_ISREG(st.st_mode):
             raise validate.InputError(f"path: {path} exists and is not a regular file")
+        return True
 
     def run(self):
         try:
             path, mode, env = self.validate()
-            self.check_parent(path, env is not None)
-            previous = safe_file.read_state(path)
+            parent_exists = self.check_parent(path, env is not None)
+            previous = safe_file.read_state(path) if parent_exists else None
         except (validate.InputError, safe_file.FileError) as err:
             self.module.fail_json(msg=str(err))
         except OSError as err:
@@ -347,6 +352,13 @@ class EnvFile:
         }
         before = "".join(f"{k}={REDACTED}\n" for k in sorted(old_env))
         result = {"path": path, "changed": False, "changed_keys": changed_keys, "keys": sorted(new_env)}
+        if env is not None and not parent_exists:
+            # Check mode only: the directory an earlier task would create is not there yet.
+            result["changed"] = True
+            if self.module._diff:
+                after = "".join(f"{k}={REDACTED_ADDED}\n" for k in sorted(new_env))
+                result["diff"] = safe_file.make_diff(path, None, after)
+            return result
         try:
             if env is None:
                 outcome = safe_file.remove_file(self.module, path, diff_before=before)

@@ -9,10 +9,10 @@ module: worker_instances
 short_description: Reconcile the running instances of a systemd template unit in one call
 version_added: 0.1.0
 author:
-  - supervised.background maintainers
+  - supervised.background maintainers (@supervised-background)
 description:
   - Makes the instances of C(NAME@.service) exactly the wanted set, given as a O(count) (instances
-    C(1) to C(N)) or as a list of O(instances): starts or stops them, enables or disables them, and
+    C(1) to C(N)) or as a list of O(instances). It starts or stops them, enables or disables them, and
     (O(prune)) stops, disables and forgets every other instance systemd knows of.
   - Other instances are found by asking systemd (loaded units and the enablement links it wrote), never
     by guessing names.
@@ -27,7 +27,7 @@ attributes:
     details: Reports what would be started, stopped, enabled, disabled, pruned and restarted; changes nothing.
   diff_mode:
     support: full
-    details: One C(unit: active-state/enablement) line per instance, before and after.
+    details: One line per instance, C(unit) then its active state and enablement, before and after.
 options:
   name:
     description: Template name without C(@.service), e.g. C(queue-worker).
@@ -77,7 +77,8 @@ options:
     default: 0
 notes:
   - Write the template first with M(supervised.background.worker_unit); a missing template is an error
-    (except with no wanted instance, so scaling to zero works after the template is gone).
+    (except with no wanted instance, so scaling to zero works after the template is gone, and in check
+    mode, where an earlier task may be about to install it; a warning says so).
 seealso:
   - module: supervised.background.worker_unit
 """
@@ -320,10 +321,13 @@ class WorkerInstances:
         if wanted:
             probe = instance_unit(name, wanted[0])
             load = sd.show([probe], ["LoadState"])[probe].get("LoadState")
-            if load == "not-found":
+            if load == "not-found" and self.module.check_mode:
+                self.module.warn(f"check mode: {name}@.service is not installed yet; the plan assumes an earlier "
+                                 "task installs it")
+            elif load == "not-found":
                 self.fail(f"name: template {name}@.service is not installed (LoadState of {probe} is not-found); "
                           "write it with worker_unit first")
-            if load != "loaded":
+            elif load != "loaded":
                 self.fail(f"name: template {name}@.service cannot be used (LoadState of {probe} is {load})")
         links = sd.enabled_instances(name)
         extra = sorted(sd.known_instances(name) - set(wanted), key=natural_key)

@@ -9,7 +9,7 @@ module: worker_unit
 short_description: Write a hardened systemd template unit (NAME@.service) for a background worker
 version_added: 0.1.0
 author:
-  - supervised.background maintainers
+  - supervised.background maintainers (@supervised-background)
 description:
   - Renders C(NAME@.service) from structured options, verifies it with C(systemd-analyze verify) under its
     real template name (through one instance), and only then writes it atomically (C(root:root 0644)).
@@ -104,7 +104,7 @@ options:
   environment:
     description:
       - Non-secret variables written as C(Environment=) lines, keys sorted. Values must be single lines.
-      - NOT for secrets: unit files and C(systemctl show) are world-readable.
+      - NOT for secrets, unit files and C(systemctl show) are world-readable.
     type: dict
     default: {}
   restart:

@@ -231,3 +231,12 @@ def test_no_log_values_hold_every_value(monkeypatch, run_module, tmp_path):
     monkeypatch.setattr(env_file.EnvFile, "run", spy)
     run_module(env_file.main, _args(tmp_path / "a.env", env={"A": SECRET, "B": "other-secret"}))
     assert {SECRET, "other-secret"} <= seen["values"]
+
+
+def test_missing_parent_in_check_mode_is_a_planned_change(run_module, tmp_path, snapshot_tree):
+    before = snapshot_tree(tmp_path)
+    res = run_module(env_file.main, _args(tmp_path / "later" / "app.env", env={"A": SECRET}), check_mode=True, diff=True)
+    assert res["changed"] is True and res["changed_keys"]["added"] == ["A"]
+    assert res["diff"]["after"] == "A=<redacted, added>\n"
+    assert snapshot_tree(tmp_path) == before
+    _no_secret(res, SECRET)

@@ -183,6 +183,16 @@ def test_missing_template_is_a_clear_error(run_module, fake, monkeypatch):
     assert fake.calls == []
 
 
+def test_missing_template_in_check_mode_plans_a_start(run_module, fake, monkeypatch):
+    monkeypatch.setattr(FakeSystemd, "show", lambda self, units, properties=None: {u: {"LoadState": "not-found"} for u in units})
+    monkeypatch.setattr(FakeSystemd, "known_instances", lambda self, name: set())
+    monkeypatch.setattr(FakeSystemd, "enabled_instances", lambda self, name: set())
+    res = run_module(worker_instances.main, {"name": "w", "count": 2}, check_mode=True)
+    assert res["changed"] is True and res["started"] == ["w@1.service", "w@2.service"]
+    assert res["enabled_units"] == ["w@1.service", "w@2.service"]
+    assert fake.calls == []
+
+
 BAD = [
     ("negative count", {"count": -1}, "count"),
     ("huge count", {"count": 100000}, "count"),
