@@ -206,7 +206,8 @@ class Systemd:
                 [self._analyze, "verify", "--man=no", target],
                 environ_update={"SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""},
             )
-            lines = [ln for ln in (err + out).splitlines() if ln.strip()]
+            # systemd-analyze loads the unit several times and repeats itself: keep each line once.
+            lines = list(dict.fromkeys(ln for ln in (err + out).splitlines() if ln.strip()))
             # Keep what speaks of our unit; other units' complaints on the host are not ours.
             ours = [ln.replace(scratch + "/", "") for ln in lines if unit_name.split("@")[0] in ln]
             # systemd only warns ("..., ignoring.") about unknown keys or values it cannot parse and
