@@ -77,9 +77,9 @@ table
 
 step "Look around, then clean up"
 cat <<MSG
-  docker exec -it $name bash                       a shell on the target
-  docker exec $name systemctl status 'example-worker@*'
-  docker exec $name journalctl -u example-worker@1 -f
-  docker exec $name systemd-analyze security example-worker@1.service
-  make demo-clean                                   remove the container
+  docker exec -it $name bash                                     a shell on the target
+  docker exec $name systemctl status 'example-worker@*'          the instances
+  docker exec $name journalctl -u example-worker@1 -f            one instance's log
+  docker exec $name systemd-analyze security example-worker@1    its sandbox score
+  make demo-clean                                                remove the container
 MSG
