@@ -259,23 +259,22 @@ class SudoersExact:
         if field == "user":
             try:
                 entry = pwd.getpwnam(who)
+                grantee = (entry.pw_uid, {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if who in g.gr_mem})
             except KeyError:
-                raise InputError(f"user: '{who}' does not exist on the host") from None
-            grantee = (entry.pw_uid, {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if who in g.gr_mem})
+                grantee = self._missing("user", who)
             principal = who
         else:
             try:
-                entry = grp.getgrnam(who)
+                grantee = (None, {grp.getgrnam(who).gr_gid})
             except KeyError:
-                raise InputError(f"group: '{who}' does not exist on the host") from None
-            grantee = (None, {entry.gr_gid})
+                grantee = self._missing("group", who)
             principal = f"%{who}"
         if grantee[0] == 0 or 0 in grantee[1]:
             raise InputError(f"{field}: '{who}' is root or in the root group; it needs no sudo rule")
         try:
             pwd.getpwnam(p["runas"])
         except KeyError:
-            raise InputError(f"runas: user '{p['runas']}' does not exist on the host") from None
+            self._missing("runas", p["runas"])
         rules = []
         seen = set()
         for index, entry in enumerate(p["commands"]):
@@ -293,6 +292,14 @@ class SudoersExact:
                 seen.add(rule)
                 rules.append(rule)
         return rules
+
+    def _missing(self, field, who):
+        """A grantee that does not exist yet: an error, except in check mode, where an earlier
+        task of the same play would have created it."""
+        if not self.module.check_mode:
+            raise InputError(f"{field}: '{who}' does not exist on the host")
+        self.module.warn(f"{field}: '{who}' does not exist yet; assuming an earlier task creates it")
+        return (None, set())
 
     @staticmethod
     def _principal(field, value):
