@@ -268,3 +268,12 @@ def test_symlink_at_target_is_refused(run_module, env, tmp_path):
     result = run_module(sudoers_exact.main, env.args())
     assert result["failed"] and "symlink" in result["msg"]
     assert (tmp_path / "elsewhere").read_text() == "keep\n"
+
+
+def test_missing_grantee_is_a_warning_in_check_mode_only(run_module, env, snapshot_tree):
+    before = snapshot_tree(str(env.dir))
+    result = run_module(sudoers_exact.main, env.args(user="not-created-yet"), check_mode=True)
+    assert result["changed"] is True and not result.get("failed")
+    assert snapshot_tree(str(env.dir)) == before
+    result = run_module(sudoers_exact.main, env.args(user="not-created-yet"))
+    assert result["failed"] and result["msg"].startswith("user:")
