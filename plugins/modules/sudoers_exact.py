@@ -10,7 +10,7 @@ module: sudoers_exact
 short_description: Grant a user or group exact root commands in one sudoers.d file
 version_added: 0.1.0
 author:
-  - supervised.background maintainers
+  - supervised.background maintainers (@supervised-background)
 description:
   - Writes one file C(/etc/sudoers.d/NAME) that lets one O(user) or O(group) run a fixed list of
     commands, each with exactly the arguments given and nothing else.
@@ -65,8 +65,8 @@ options:
         arguments) or a string split the way a POSIX shell would split it (C(shlex)).
       - Each command is allowed with exactly those arguments. An entry with no arguments allows the
         binary with no arguments at all.
-      - Arguments may use letters, digits and C(@ % + . / _ - ^ ~ = : ,). Spaces inside one
-        argument, quotes, wildcards and backslashes cannot be written safely and are refused.
+      - "Arguments may use letters, digits and C(@ % + . / _ - ^ ~ = : ,). Spaces inside one
+        argument, quotes, wildcards and backslashes cannot be written safely and are refused."
     type: list
     elements: raw
     default: []

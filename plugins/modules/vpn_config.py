@@ -10,7 +10,7 @@ module: vpn_config
 short_description: Write a root-only openfortivpn configuration file
 version_added: 0.1.0
 author:
-  - supervised.background maintainers
+  - supervised.background maintainers (@supervised-background)
 description:
   - Writes an openfortivpn configuration file (default C(/etc/openfortivpn/NAME.conf)) from
     structured options, owned by root:root with mode 0600, in a directory owned by root with mode
@@ -38,7 +38,7 @@ options:
     description:
       - Connection name; the default O(path) is C(/etc/openfortivpn/NAME.conf), which an
         C(openfortivpn@NAME.service) unit can read.
-      - Letters, digits, C(_ . : -).
+      - "Letters, digits, C(_ . : -)."
     type: str
   path:
     description: Full path of the configuration file. Required when O(name) is not given.

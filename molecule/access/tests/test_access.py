@@ -169,8 +169,9 @@ def test_symlink_named_like_the_binary_never_runs_anything_else(host, denied):
 
 def test_path_trick_to_a_planted_binary_is_denied(host, denied):
     """A systemctl earlier on the runner's PATH is ignored: sudo resolves through secure_path."""
-    as_runner(host, ["sh", "-c", "mkdir -p /tmp/trick && printf '#!/bin/sh\\nid -u > /tmp/trick/ran\\n' "
-                                  "> /tmp/trick/systemctl && chmod +x /tmp/trick/systemctl"])
+    plant = ("mkdir -p /tmp/trick && printf '#!/bin/sh\\nid -u > /tmp/trick/ran\\n' "
+             "> /tmp/trick/systemctl && chmod +x /tmp/trick/systemctl")
+    as_runner(host, ["sh", "-c", plant])
     out = as_runner(host, ["sudo", "-n", "systemctl", "start", UNIT], env={"PATH": "/tmp/trick:/usr/bin:/bin"})
     assert not host.file("/tmp/trick/ran").exists
     assert out.rc == 0 and unit_state(host) == "active"  # the real systemctl ran, as granted

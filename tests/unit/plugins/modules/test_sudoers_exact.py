@@ -98,8 +98,8 @@ def test_present_writes_one_line_per_command(run_module, env):
 
 
 def test_group_runas_and_password(run_module, env):
-    result = run_module(sudoers_exact.main, env.args(user=None, group="nogroup", runas="nobody",
-                                                      nopasswd=False, commands=[["/usr/bin/id", "-u"]]))
+    result = run_module(sudoers_exact.main, env.args(
+        user=None, group="nogroup", runas="nobody", nopasswd=False, commands=[["/usr/bin/id", "-u"]]))
     assert result["rules"] == ["%nogroup ALL=(nobody) /usr/bin/id -u"]
 
 
