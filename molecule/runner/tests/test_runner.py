@@ -1,0 +1,329 @@
+"""CI runner host: tunnels started by jobs are always stopped, and the runner can do nothing else.
+
+Job scripts run as the runner user in `bash -eo pipefail`, in a process group of their own, via
+/usr/local/sbin/run-job (molecule/runner/files/run-job), which also takes every timestamp inside
+the host so measured delays do not include the test transport. Tunnels vpn1/vpn2 (ready after
+0.3 s) and stalled (never ready, readiness timeout 3 s) run the stand-in program; closed runs the
+real openfortivpn against 127.0.0.1:1.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+RUNNER = "gitlab-runner"
+TUNNELS = ("vpn1", "vpn2", "stalled", "closed")
+MARKS = "/run/run-job/marks"
+FAIL_EXIT_BOUND = 2.0  # issue: the job exits within 2 s of a failing step
+KILL_CLEANUP_BOUND = 5.0  # issue: tunnel stopped within 5 s of SIGKILL of the job's shell
+# The trap the docs recommend for scripts that use `up`/`down` themselves.
+TRAP = "trap 'rc=$?; trap - EXIT ERR; ci-tunnel down {0}; exit $rc' EXIT ERR"
+
+
+def unit(name):
+    return f"openfortivpn@{name}.service"
+
+
+def run_ok(host, cmd):
+    result = host.run(cmd)
+    assert result.rc == 0, f"{cmd}: rc={result.rc}\n{result.stdout}\n{result.stderr}"
+    return result.stdout.strip()
+
+
+def as_runner(host, script):
+    """Run a short script as the runner user the way a job shell runs (errexit, pipefail)."""
+    return host.run(
+        f"setpriv --reuid={RUNNER} --regid={RUNNER} --init-groups env -i HOME=/home/{RUNNER} "
+        f"USER={RUNNER} PATH=/usr/local/bin:/usr/bin:/bin bash -eo pipefail -c {shlex.quote(script)}"
+    )
+
+
+def start_job(host, job_id, script):
+    return int(run_ok(host, f"run-job start {job_id} {shlex.quote(script)}"))
+
+
+def wait_job(host, job_id, timeout=30):
+    rc, end = run_ok(host, f"run-job wait {job_id} {timeout}").split()
+    return int(rc), float(end), host.run(f"run-job log {job_id}").stdout
+
+
+def wait_mark(host, job_id, timeout=15):
+    result = host.run(f"run-job wait-file {MARKS}/{job_id}.up {timeout}")
+    assert result.rc == 0, host.run(f"run-job log {job_id}").stdout
+
+
+def props(host, name, *keys):
+    out = run_ok(host, f"systemctl show -p {','.join(keys)} {unit(name)}")
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def assert_stopped(host, name):
+    """Unit down, its guard down, no process of any tunnel program or its helper child left."""
+    p = props(host, name, "ActiveState", "SubState", "MainPID")
+    assert p["ActiveState"] in ("inactive", "failed"), p
+    assert p["MainPID"] == "0", p
+    guard = run_ok(host, f"systemctl show -P ActiveState ci-tunnel-guard@{name}.service")
+    assert guard in ("inactive", "failed"), guard
+    # Any process still in the unit's cgroup, or one of its programs (matched by the config path
+    # in argv, also the stand-in's helper child) that escaped it.
+    in_cgroup = host.run(f"grep -l -F '/{unit(name)}' /proc/[0-9]*/cgroup").stdout
+    assert in_cgroup == "", in_cgroup
+    # Bracketed letter: the pattern must not match the shell that runs pgrep.
+    leftovers = host.run(f"pgrep -a -f '[/]etc/openfortivpn/{name}[.]conf'").stdout
+    assert leftovers == "", leftovers
+
+
+@pytest.fixture(autouse=True)
+def all_tunnels_down(host):
+    """Every test starts with all tunnels down (a failed test must not cascade)."""
+    units = " ".join(unit(name) for name in TUNNELS)
+    host.run(f"for u in {units}; do run-job until-inactive $u 15; done")
+
+
+# --- the host as provisioned ------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/usr/local/bin/ci-tunnel", "/usr/local/libexec/ci-tunnel-guard"])
+def test_helpers_root_owned_and_not_writable_by_runner(host, path):
+    f = host.file(path)
+    assert (f.user, f.group, f.mode) == ("root", "root", 0o755)
+    for target in (path, path.rsplit("/", 1)[0]):
+        assert as_runner(host, f"test -w {target}").rc != 0
+
+
+def test_units_verify_and_carry_the_policy(host):
+    run_ok(host, "systemd-analyze verify --man=no openfortivpn@closed.service openfortivpn@vpn1.service")
+    p = props(host, "closed", "Type", "NotifyAccess", "Restart", "KillMode", "TimeoutStartUSec",
+              "ExecStart", "BindsTo", "StandardOutput")
+    assert p["Type"] == "notify"
+    assert p["NotifyAccess"] == "main"
+    assert p["Restart"] == "on-failure"
+    assert p["KillMode"] == "mixed"
+    assert p["TimeoutStartUSec"] == "10s"
+    assert "path=/usr/bin/openfortivpn" in p["ExecStart"]
+    assert "ci-tunnel-guard@closed.service" in p["BindsTo"]
+    assert p["StandardOutput"] == "journal"
+    assert props(host, "stalled", "TimeoutStartUSec")["TimeoutStartUSec"] == "3s"
+    assert props(host, "vpn1", "TimeoutStartUSec")["TimeoutStartUSec"] == "30s"
+
+
+@pytest.mark.parametrize("name", TUNNELS)
+def test_configs_are_root_only(host, name):
+    f = host.file(f"/etc/openfortivpn/{name}.conf")
+    assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+    assert as_runner(host, f"cat /etc/openfortivpn/{name}.conf").rc != 0
+
+
+def test_absent_tunnel_left_nothing(host):
+    assert not host.file("/etc/openfortivpn/retired.conf").exists
+    assert not host.file("/etc/systemd/system/openfortivpn@retired.service.d").exists
+
+
+def test_lease_directory(host):
+    d = host.file("/run/ci-tunnel")
+    assert (d.user, d.group, d.mode) == ("root", RUNNER, 0o770)
+
+
+# --- sudo: exactly start/stop of the configured tunnels ---------------------------------------
+
+def test_sudo_lists_exactly_start_and_stop_of_each_tunnel(host):
+    listing = as_runner(host, "sudo -n -l").stdout
+    granted = sorted(
+        part.strip()
+        for line in listing.splitlines() if "NOPASSWD:" in line
+        for part in line.split("NOPASSWD:", 1)[1].split(",")
+    )
+    wanted = sorted(f"/usr/bin/systemctl {verb} {unit(n)}" for n in TUNNELS for verb in ("start", "stop"))
+    assert granted == wanted, listing
+
+
+@pytest.mark.parametrize("command", [
+    "/usr/bin/systemctl restart openfortivpn@vpn1.service",
+    "/usr/bin/systemctl start openfortivpn@vpn1.service --no-block",
+    "/usr/bin/systemctl start openfortivpn@other.service",
+    "/usr/bin/systemctl start ci-tunnel-guard@vpn1.service",
+    "/usr/bin/systemctl stop ssh.service",
+    "/usr/bin/systemctl edit openfortivpn@vpn1.service",
+    "/usr/bin/systemctl",
+    "/usr/bin/openfortivpn -c /etc/openfortivpn/vpn1.conf",
+    "/usr/bin/id",
+    "-u nobody /usr/bin/systemctl start openfortivpn@vpn1.service",
+    "-s",
+    "-i",
+])
+def test_runner_cannot_do_anything_else_with_sudo(host, command):
+    result = as_runner(host, f"sudo -n {command}")
+    assert result.rc != 0, result.stdout
+    assert "password is required" in result.stderr or "not allowed" in result.stderr, result.stderr
+
+
+def test_tunnel_started_without_ci_tunnel_is_refused(host):
+    """A bare `sudo systemctl start` has no lease: the guard refuses, nothing keeps running."""
+    result = as_runner(host, f"sudo -n /usr/bin/systemctl start {unit('vpn1')}")
+    assert result.rc != 0
+    assert "dependency" in result.stderr
+    assert_stopped(host, "vpn1")
+
+
+# --- job behaviour ------------------------------------------------------------------------------
+
+def test_job_succeeds(host):
+    start_job(host, "ok", f"""
+echo hello | ci-tunnel run vpn1 -- bash -c 'systemctl is-active {unit("vpn1")}; cat; id -un'
+echo after""")
+    rc, _, log = wait_job(host, "ok")
+    assert rc == 0, log
+    assert "active\nhello\ngitlab-runner\n" in log, log  # tunnel up during the step, stdin passed
+    assert "ci-tunnel: tunnel vpn1 is up" in log
+    assert log.rstrip().endswith("after"), log
+    assert_stopped(host, "vpn1")
+    assert not host.file("/run/ci-tunnel/vpn1.lease").exists
+
+
+@pytest.mark.parametrize("style", ["run", "up-down-trap"])
+def test_failing_step_exits_fast_with_its_status(host, style):
+    fail = f"date +%s.%N > {MARKS}/fail-{style}.t; exit 7"
+    if style == "run":
+        script = f"echo step1\nci-tunnel run vpn1 -- bash -c '{fail}'\necho never"
+    else:
+        script = f"ci-tunnel up vpn1\n{TRAP.format('vpn1')}\necho step1\nbash -c '{fail}'\necho never"
+    start_job(host, f"fail-{style}", script)
+    rc, end, log = wait_job(host, f"fail-{style}")
+    delay = end - float(run_ok(host, f"cat {MARKS}/fail-{style}.t"))
+    print(f"\nFIGURE: exit delay after a failing step ({style}): {delay:.3f} s")
+    assert rc == 7, log
+    assert "never" not in log
+    assert delay < FAIL_EXIT_BOUND, log
+    assert_stopped(host, "vpn1")
+
+
+def test_sigterm_to_the_job_stops_the_tunnel(host):
+    """Cancel: SIGTERM to the job's process group; ci-tunnel ends the step, stops the tunnel, 143."""
+    start_job(host, "term", f"ci-tunnel run vpn1 -- bash -c 'touch {MARKS}/term.up; sleep 300'\necho never")
+    wait_mark(host, "term")
+    t_kill = float(run_ok(host, "run-job kill term TERM group"))
+    t_down = float(run_ok(host, f"run-job until-inactive {unit('vpn1')} 10"))
+    rc, _, log = wait_job(host, "term", 15)
+    print(f"\nFIGURE: tunnel stop after SIGTERM to the job: {t_down - t_kill:.3f} s")
+    assert rc == 143, log
+    assert "interrupted (SIGTERM)" in log
+    assert_stopped(host, "vpn1")
+
+
+def test_sigterm_to_ci_tunnel_alone(host):
+    """ci-tunnel itself signalled: it ends the step (SIGTERM), stops the tunnel, then exits 143."""
+    job_pid = start_job(host, "term1", f"ci-tunnel run vpn1 -- bash -c 'touch {MARKS}/term1.up; sleep 300'")
+    wait_mark(host, "term1")
+    helper = run_ok(host, f"pgrep -P {job_pid} -f 'ci-tunnel run vpn1'")
+    run_ok(host, f"kill -TERM {helper}")
+    rc, _, log = wait_job(host, "term1", 15)
+    assert rc == 143, log
+    assert_stopped(host, "vpn1")  # already down when the job ends: ci-tunnel waited for the stop
+    assert host.run("pgrep -x -f 'sleep 300'").rc == 1
+
+
+def test_sigterm_to_the_job_shell_alone(host):
+    """Only the shell dies; ci-tunnel notices its parent is gone, ends the step and the tunnel."""
+    start_job(host, "term2", f"ci-tunnel run vpn1 -- bash -c 'touch {MARKS}/term2.up; sleep 300'")
+    wait_mark(host, "term2")
+    t_kill = float(run_ok(host, "run-job kill term2 TERM shell"))
+    t_down = float(run_ok(host, f"run-job until-inactive {unit('vpn1')} 10"))
+    print(f"\nFIGURE: tunnel stop after SIGTERM to the job shell alone: {t_down - t_kill:.3f} s")
+    assert t_down - t_kill < KILL_CLEANUP_BOUND
+    rc, _, _ = wait_job(host, "term2", 5)
+    assert rc == 143
+    assert_stopped(host, "vpn1")
+    assert host.run("for i in $(seq 50); do pgrep -x -f 'sleep 300' || exit 0; sleep 0.1; done; exit 1").rc == 0
+
+
+@pytest.mark.parametrize("style,target", [("up", "shell"), ("run", "shell"), ("run", "group")])
+def test_sigkill_of_the_job_stops_the_tunnel_within_5s(host, style, target):
+    job = f"kill-{style}-{target}"
+    if style == "up":
+        script = f"ci-tunnel up vpn2\n{TRAP.format('vpn2')}\ntouch {MARKS}/{job}.up\nsleep 300"
+    else:
+        script = f"ci-tunnel run vpn2 -- bash -c 'touch {MARKS}/{job}.up; sleep 300'\necho never"
+    start_job(host, job, script)
+    wait_mark(host, job)
+    assert props(host, "vpn2", "ActiveState")["ActiveState"] == "active"
+    t_kill = float(run_ok(host, f"run-job kill {job} KILL {target}"))
+    t_down = float(run_ok(host, f"run-job until-inactive {unit('vpn2')} 10"))
+    delay = t_down - t_kill
+    print(f"\nFIGURE: cleanup delay after SIGKILL ({style}, {target}): {delay:.3f} s")
+    rc, _, _ = wait_job(host, job, 5)
+    assert rc == 137
+    assert delay < KILL_CLEANUP_BOUND
+    assert_stopped(host, "vpn2")
+    journal = run_ok(host, "journalctl -q -o cat -u ci-tunnel-guard@vpn2.service")
+    assert "is gone: stopping the tunnel" in journal
+    host.run("pkill -x -f 'sleep 300'")  # the killed job's own orphan (a runner kills the group)
+
+
+def test_tunnel_that_never_becomes_ready(host):
+    start_job(host, "stall", "date +%s.%N > $MARKS/stall.t\nci-tunnel run stalled -- echo STEP-RAN")
+    rc, end, log = wait_job(host, "stall")
+    elapsed = end - float(run_ok(host, f"cat {MARKS}/stall.t"))
+    print(f"\nFIGURE: job end with a never-ready tunnel (timeout 3 s): {elapsed:.3f} s")
+    assert rc == 4, log
+    assert "did not become ready within its readiness timeout (3s)" in log, log
+    assert "STEP-RAN" not in log
+    assert 3.0 <= elapsed < 5.0
+    assert_stopped(host, "stalled")
+
+
+def test_real_openfortivpn_fails_cleanly_against_a_closed_port(host):
+    start_job(host, "closed", "date +%s.%N > $MARKS/closed.t\nci-tunnel run closed -- echo STEP-RAN")
+    rc, end, log = wait_job(host, "closed")
+    elapsed = end - float(run_ok(host, f"cat {MARKS}/closed.t"))
+    print(f"\nFIGURE: job end with openfortivpn against a closed port: {elapsed:.3f} s")
+    assert rc == 4, log
+    assert "tunnel closed failed to start" in log and "Result=exit-code" in log, log
+    assert "STEP-RAN" not in log
+    assert elapsed < 5.0
+    assert_stopped(host, "closed")
+    # Stopped, not waiting for Restart=on-failure to try again.
+    assert props(host, "closed", "SubState")["SubState"] in ("dead", "failed")
+    assert host.run("pgrep -x openfortivpn").rc == 1
+    assert "Connection refused" in run_ok(host, "journalctl -q -o cat -u openfortivpn@closed.service")
+
+
+def test_two_jobs_two_tunnels_do_not_disturb_each_other(host):
+    start_job(host, "long", f"ci-tunnel run vpn1 -- bash -c 'touch {MARKS}/long.up; sleep 300'")
+    wait_mark(host, "long")
+    before = props(host, "vpn1", "ActiveState", "InvocationID", "MainPID")
+    assert before["ActiveState"] == "active"
+
+    start_job(host, "short", "ci-tunnel run vpn2 -- bash -c 'exit 5'")
+    rc, _, log = wait_job(host, "short")
+    assert rc == 5, log
+    assert_stopped(host, "vpn2")
+
+    # The same tunnel is refused to a second job while the first holds it.
+    start_job(host, "same", "ci-tunnel up vpn1")
+    rc, _, log = wait_job(host, "same")
+    assert rc == 3, log
+    assert "tunnel 'vpn1' in use by PID" in log
+    # ... and that job cannot take it down either.
+    start_job(host, "steal", "ci-tunnel down vpn1")
+    rc, _, log = wait_job(host, "steal")
+    assert rc == 3, log
+
+    host.run("sleep 1.5")  # longer than the guard's poll interval
+    assert props(host, "vpn1", "ActiveState", "InvocationID", "MainPID") == before
+    run_ok(host, "run-job kill long TERM group")
+    rc, _, log = wait_job(host, "long", 15)
+    assert rc == 143, log
+    assert_stopped(host, "vpn1")
+
+
+def test_usage_errors(host):
+    for script, needle in [
+        ("ci-tunnel run '../etc' -- true", "invalid tunnel name"),
+        ("ci-tunnel run nope -- true", "not configured on this host"),
+        ("ci-tunnel run vpn1", "usage:"),
+        ("ci-tunnel frobnicate vpn1", "usage:"),
+    ]:
+        result = as_runner(host, script)
+        assert result.rc in (2, 4), (script, result.stderr)
+        assert needle in result.stderr, (script, result.stderr)
