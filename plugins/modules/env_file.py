@@ -20,9 +20,17 @@ description:
     unescapes inside double quotes.
   - Values systemd cannot carry on one line are refused, naming the key but never showing the value;
     newline, carriage return, NUL, tab and every other control character.
+  - Keys systemd sets for the service itself (C(NOTIFY_SOCKET), C(INVOCATION_ID), C(JOURNAL_STREAM),
+    C(LISTEN_FDS), C(LISTEN_PID), C(LISTEN_FDNAMES), C(MAINPID), C(WATCHDOG_USEC), C(*_DIRECTORY),
+    C(MONITOR_*)...) are refused, an environment file would override them and break the service.
+  - A variable whose C(KEY=value) is longer than 131071 bytes, or variables totalling more than 1 MiB, are
+    refused, the kernel would not start the service with them (C(Argument list too long)).
   - The file is created with its final owner and mode (default C(root:root 0600)) before its first byte is
     written, then renamed into place. A group- or world-accessible mode is refused, as is a symlink at
     the target and a parent directory that is missing or writable by its group or by everyone.
+  - Every directory above the file must be owned by root (or by the user running the module) and must not
+    be writable by its group or by everyone unless it is sticky, on the path as given and on the path it
+    resolves to; otherwise another user could swap the file or a directory above it.
   - Values never appear in the output, the diff or an error message; the diff and RV(changed_keys) name keys
     only.
 extends_documentation_fragment:
@@ -127,7 +135,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import safe_file, validate
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, safe_file, validate
 
 HEADER = "# Managed by supervised.background.env_file; do not edit\n"
 REDACTED = "<redacted>"
@@ -264,7 +272,7 @@ def env_value(key, value):
             raise validate.InputError(
                 f"env: value of key '{key}' contains a control character ({ord(ch):#04x}); refused"
             )
-    return value
+    return env_rules.utf8_value("env", key, value)
 
 
 def _marker(key, changed_keys):
@@ -297,10 +305,37 @@ class EnvFile:
             env = {}
             for key in sorted(p["env"] or {}, key=str):
                 validate.env_key("env", key)
+                env_rules.reserved_key("env", key)
                 env[key] = env_value(key, p["env"][key])
                 if env[key]:
                     self.module.no_log_values.add(env[key])
+            env_rules.check_sizes("env", env)
         return path, mode, env
+
+    def trusted_ancestors(self, parent):
+        """Every directory above the file must be safe from other users.
+
+        Owned by root (or the user running the module), and not writable by its group or by
+        everyone unless it is sticky (like /tmp). Checked on the path as given and on the path it
+        resolves to, so a symlink in between is only accepted when nobody else could move it.
+        """
+        trusted = {0, os.geteuid()}
+        for start in dict.fromkeys((parent, os.path.realpath(parent))):
+            current = start
+            while True:
+                st = os.lstat(current)
+                if not stat.S_ISLNK(st.st_mode):
+                    loose = stat.S_IMODE(st.st_mode) & 0o022 and not st.st_mode & stat.S_ISVTX
+                    if st.st_uid not in trusted or loose:
+                        raise validate.InputError(
+                            f"path: directory {current} is owned by uid {st.st_uid} (mode "
+                            f"{stat.S_IMODE(st.st_mode):04o}); another user could swap the file or a "
+                            "directory above it: keep every directory above the file owned by root "
+                            "and not writable by others"
+                        )
+                if current == "/":
+                    break
+                current = os.path.dirname(current)
 
     def check_parent(self, path, present):
         parent = os.path.dirname(path) or "/"
@@ -321,6 +356,7 @@ class EnvFile:
                 f"path: directory {parent} is writable by its group or by everyone "
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); another user could swap the file"
             )
+        self.trusted_ancestors(parent)
         try:
             st = os.lstat(path)
         except FileNotFoundError:

@@ -170,6 +170,19 @@ BAD = [
     ("mode not octal", {"mode": "rw-------"}, "mode"),
     ("unknown owner", {"owner": "no-such-user-xyz"}, "owner"),
     ("unknown group", {"group": "no-such-group-xyz"}, "group"),
+    # Keys systemd sets for the service: an EnvironmentFile overrides them (measured on systemd 252).
+    ("reserved NOTIFY_SOCKET", {"env": {"NOTIFY_SOCKET": "/run/x", "SECRET_KEY": SECRET}}, "NOTIFY_SOCKET"),
+    ("reserved INVOCATION_ID", {"env": {"INVOCATION_ID": SECRET}}, "INVOCATION_ID"),
+    ("reserved LISTEN_FDS", {"env": {"LISTEN_FDS": "3"}}, "LISTEN_FDS"),
+    ("reserved MONITOR_ prefix", {"env": {"MONITOR_SERVICE_RESULT": "x"}}, "MONITOR_SERVICE_RESULT"),
+    ("reserved STATE_DIRECTORY", {"env": {"STATE_DIRECTORY": "/tmp"}}, "STATE_DIRECTORY"),
+    # execve() refuses one KEY=value over 131071 bytes: the service would fail with 203/EXEC.
+    ("value over MAX_ARG_STRLEN", {"env": {"SECRET_KEY": SECRET + "y" * 131072}}, "SECRET_KEY"),
+    ("value just over the limit", {"env": {"BIG": "y" * (131072 - len("BIG="))}}, "BIG"),
+    ("variables over 1 MiB in total", {"env": {f"K{i}": "z" * 120000 for i in range(10)}}, "env"),
+    ("lone surrogate in value", {"env": {"SECRET_KEY": SECRET + "\udc80"}}, "SECRET_KEY"),
+    ("mode as unquoted decimal 600", {"mode": 600}, "mode"),
+    ("mode as bool", {"mode": True}, "mode"),
 ]
 
 
@@ -240,3 +253,59 @@ def test_missing_parent_in_check_mode_is_a_planned_change(run_module, tmp_path, 
     assert res["diff"]["after"] == "A=<redacted, added>\n"
     assert snapshot_tree(tmp_path) == before
     _no_secret(res, SECRET)
+
+
+def test_longest_value_the_kernel_passes_is_accepted(run_module, tmp_path):
+    # 131071 bytes for "BIG=value" is the largest assignment a service started with (systemd 252).
+    value = "y" * (131071 - len("BIG="))
+    res = run_module(env_file.main, _args(tmp_path / "a.env", env={"BIG": value}))
+    assert res["changed"] is True and parse((tmp_path / "a.env").read_text()) == {"BIG": value}
+
+
+def test_mode_as_int_is_used_as_is(run_module, tmp_path):
+    res = run_module(env_file.main, _args(tmp_path / "a.env", env={"A": "1"}, mode=0o400))
+    assert res["changed"] is True and stat.S_IMODE(os.lstat(tmp_path / "a.env").st_mode) == 0o400
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand a directory to another user")
+
+
+@needs_root
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_ancestor_owned_by_another_user_refused(run_module, tmp_path, snapshot_tree, state):
+    # /srv/app owned by the worker's user, /srv/app/etc root 0700: the worker could rename etc/ away
+    # and put its own directory (or a symlink) in its place between our checks and the rename.
+    owned = tmp_path / "app"
+    owned.mkdir()
+    (owned / "etc").mkdir(mode=0o700)
+    (owned / "etc" / "app.env").write_text("A='old-secret'\n")
+    os.chmod(owned / "etc" / "app.env", 0o600)
+    os.chown(owned, 65534, 65534)
+    os.chmod(owned, 0o755)
+    before = snapshot_tree(tmp_path)
+    res = run_module(env_file.main, _args(owned / "etc" / "app.env", env={"A": SECRET}, state=state))
+    assert res.get("failed") is True and "path" in res["msg"] and str(owned) in res["msg"], res
+    assert snapshot_tree(tmp_path) == before
+    _no_secret(res, SECRET, "old-secret")
+
+
+@needs_root
+def test_parent_reached_through_symlink_in_foreign_dir_refused(run_module, tmp_path, snapshot_tree):
+    safe = tmp_path / "safe"
+    safe.mkdir(mode=0o700)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, 65534, 65534)
+    (foreign / "link").symlink_to(safe)
+    before = snapshot_tree(tmp_path)
+    res = run_module(env_file.main, _args(foreign / "link" / "app.env", env={"A": SECRET}))
+    assert res.get("failed") is True and str(foreign) in res["msg"], res
+    assert snapshot_tree(tmp_path) == before
+
+
+def test_parent_reached_through_trusted_symlink_is_fine(run_module, tmp_path):
+    safe = tmp_path / "safe"
+    safe.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(safe)
+    res = run_module(env_file.main, _args(tmp_path / "link" / "app.env", env={"A": SECRET}))
+    assert res["changed"] is True and (safe / "app.env").is_file()
