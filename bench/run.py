@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ def start_container():
     sh("docker", "run", "-d", "--name", CONTAINER, "--cap-add", "SYS_ADMIN", "--cgroupns=host",
        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
        "--tmpfs", "/tmp", "-e", "container=docker", IMAGE)
-    for _ in range(100):
+    for _attempt in range(100):
         state = subprocess.run(["docker", "exec", CONTAINER, "systemctl", "is-system-running"],
                                capture_output=True, text=True, check=False).stdout.strip()
         if state in ("running", "degraded"):
