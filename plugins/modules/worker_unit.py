@@ -104,6 +104,8 @@ options:
   environment:
     description:
       - Non-secret variables written as C(Environment=) lines, keys sorted. Values must be single lines.
+      - Keys systemd sets for the service (C(NOTIFY_SOCKET), C(INVOCATION_ID), C(LISTEN_FDS), C(MAINPID),
+        C(*_DIRECTORY)...) are refused, as are variables the kernel could not pass (see M(supervised.background.env_file)).
       - NOT for secrets, unit files and C(systemctl show) are world-readable.
     type: dict
     default: {}
@@ -171,16 +173,16 @@ options:
     description: C(LogsDirectory=), relative to C(/var/log).
     type: str
   memory_max:
-    description: C(MemoryMax=), e.g. V(512M), V(2G), V(50%) or V(infinity).
+    description: C(MemoryMax=), e.g. V(512M), V(2G), V(50%) or V(infinity). Zero and more than V(100%) are refused.
     type: str
   cpu_quota:
     description: C(CPUQuota=), e.g. V(50%) or V(200%).
     type: str
   tasks_max:
-    description: C(TasksMax=), a count, a percentage or V(infinity).
+    description: C(TasksMax=), a count, a percentage or V(infinity). V(0%) is refused.
     type: str
   nice:
-    description: C(Nice=), from -20 to 19.
+    description: C(Nice=), from -20 to 19. A boolean is refused.
     type: int
   settings:
     description:
@@ -188,6 +190,14 @@ options:
         written verbatim (systemd's own syntax and specifiers apply) and must be single lines.
       - Directives owned by an option above are refused with the option to use instead. Unknown
         directives are refused by C(systemd-analyze verify).
+      - Refused because they run commands outside the quoting of O(exec_start) (a C(+) prefix runs them as
+        root outside the sandbox), run parts of the unit as root, or replace the worker's user; every
+        command directive (C(ExecStartPre), C(ExecStartPost), C(ExecCondition), C(ExecStop),
+        C(ExecStopPost)), C(PermissionsStartOnly), C(PAMName) and C(DynamicUser).
+      - A setting that replaces a directive of the O(hardening) set with another value, or that grants
+        privileges (C(AmbientCapabilities), C(CapabilityBoundingSet), C(SupplementaryGroups),
+        C(SecureBits), C(NoNewPrivileges=no)), is allowed but never silent; it is listed in
+        RV(hardening_overrides) and a warning names it whenever the unit file changes.
     type: dict
     default: {}
   wanted_by:
@@ -249,6 +259,13 @@ verified:
       O(state=absent) and when C(systemd-analyze) is missing (a warning says so).
   returned: always
   type: bool
+hardening_overrides:
+  description:
+    - C(Directive=value) lines from O(settings) that weaken the O(hardening) set or grant privileges.
+  returned: always
+  type: list
+  elements: str
+  sample: [MemoryDenyWriteExecute=no, AmbientCapabilities=CAP_NET_BIND_SERVICE]
 daemon_reloaded:
   description: Whether C(systemctl daemon-reload) ran.
   returned: always
@@ -259,7 +276,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import safe_file, validate
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, safe_file, validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import (
     SYSTEM_UNIT_DIR,
     Systemd,
@@ -328,6 +345,27 @@ OWNED = {
     "MemoryMax": "memory_max", "CPUQuota": "cpu_quota", "TasksMax": "tasks_max", "Nice": "nice",
     "WantedBy": "wanted_by",
 }
+
+# Directives settings may never set: they run commands verbatim outside exec_start's quoting (a '+',
+# '!' or '!!' prefix runs them as root outside the sandbox), or run parts of the unit as root, or
+# replace the user the worker runs as.
+REFUSED = {
+    "ExecStartPre": "runs a command as written; a '+' prefix runs it as root outside the sandbox",
+    "ExecStartPost": "runs a command as written; a '+' prefix runs it as root outside the sandbox",
+    "ExecCondition": "runs a command as written; a '+' prefix runs it as root outside the sandbox",
+    "ExecStop": "runs a command as written; a '+' prefix runs it as root outside the sandbox",
+    "ExecStopPost": "runs a command as written; a '+' prefix runs it as root outside the sandbox",
+    "PermissionsStartOnly": "runs the unit's other commands as root",
+    "PAMName": "opens a PAM session as root for the worker",
+    "DynamicUser": "replaces the user and group the worker runs as",
+}
+# Directives that can hand the worker privileges whatever the hardening level, with the values that
+# grant nothing: any other value is reported.
+PRIVILEGE = {
+    "AmbientCapabilities": ("",), "CapabilityBoundingSet": ("",), "SupplementaryGroups": ("",),
+    "SecureBits": ("",), "NoNewPrivileges": ("yes", "true", "on", "1"),
+}
+MAX_USEC = 2 ** 63
 
 _ACCOUNT_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10})$")
 _DIRNAME_RE = re.compile(r"^[A-Za-z0-9_%][A-Za-z0-9_.%:-]*$")
@@ -425,7 +463,42 @@ def _setting_value(name, value):
 
 
 def _timespan(field, value, allow_infinity=False):
-    return validate.format_timespan(validate.timespan(field, value, allow_infinity=allow_infinity))
+    seconds = validate.timespan(field, value, allow_infinity=allow_infinity)
+    if seconds == float("inf"):
+        return "infinity"
+    usec = round(seconds * 1e6)
+    if usec >= MAX_USEC:
+        raise validate.InputError(f"{field}: '{value}' is longer than systemd can hold")
+    if seconds and not usec:
+        raise validate.InputError(f"{field}: '{value}' is shorter than systemd's resolution of 1us")
+    if usec % 1000:
+        # format_timespan rounds to milliseconds; keep what was asked (0.0000015 is not 0ms).
+        return f"{usec}us"
+    return validate.format_timespan(usec / 1e6)
+
+
+def _int(field, value, low, high):
+    """An int option: booleans are refused (YAML 'yes' is not 1), the range is enforced here."""
+    if isinstance(value, bool):
+        raise validate.InputError(f"{field}: '{value}' is a boolean, not a number")
+    if not low <= value <= high:
+        raise validate.InputError(f"{field}: {value} must be between {low} and {high}")
+    return str(value)
+
+
+def _nonzero_size(field, text, zero_means):
+    """A size or percentage that is not zero (nothing could run) and not above 100%."""
+    if text.endswith("%"):
+        number = float(text[:-1])
+        if number > 100:
+            raise validate.InputError(f"{field}: '{text}' is more than 100%")
+    elif text == "infinity":
+        return text
+    else:
+        number = float(text.rstrip("KMGTPE"))
+    if number <= 0:
+        raise validate.InputError(f"{field}: '{text}' {zero_means}")
+    return text
 
 
 class WorkerUnit:
@@ -436,6 +509,7 @@ class WorkerUnit:
         self.params = module.params
         self.verified = True
         self.executables = set()
+        self.overrides = []
 
     # -- validation and rendering --------------------------------------------------------------
     def unit_lines(self):
@@ -452,12 +526,10 @@ class WorkerUnit:
         if p["exec_reload"]:
             exec_reload, exe = _command("exec_reload", p["exec_reload"])
             self.executables.add(exe)
-        if p["start_limit_burst"] < 0:
-            raise validate.InputError(f"start_limit_burst: {p['start_limit_burst']} must be 0 or more")
         unit = [
             ("Description", escape_percent(description)),
             ("StartLimitIntervalSec", _timespan("start_limit_interval_sec", p["start_limit_interval_sec"])),
-            ("StartLimitBurst", str(p["start_limit_burst"])),
+            ("StartLimitBurst", _int("start_limit_burst", p["start_limit_burst"], 0, 2 ** 32 - 2)),
         ]
         service = [("Type", p["type"]), ("ExecStart", exec_start)]
         if exec_reload:
@@ -470,14 +542,18 @@ class WorkerUnit:
             service.append(("WorkingDirectory", _path("working_directory", p["working_directory"])))
         for i, path in enumerate(p["environment_files"] or []):
             service.append(("EnvironmentFile", _path(f"environment_files[{i}]", path, allow_optional=True)))
+        environment = {}
         for key in sorted(p["environment"] or {}, key=str):
             validate.env_key("environment", key)
+            env_rules.reserved_key("environment", key)
             value = p["environment"][key]
             if value is None or isinstance(value, (dict, list)):
                 raise validate.InputError(f"environment: value of '{key}' must be a string")
             value = validate.single_line(f"environment: value of '{key}'",
                                          ("true" if value else "false") if isinstance(value, bool) else str(value))
-            service.append(("Environment", quote_environment(key, value)))
+            environment[key] = env_rules.utf8_value("environment", key, value)
+        env_rules.check_sizes("environment", environment)
+        service += [("Environment", quote_environment(k, v)) for k, v in environment.items()]
         service += [
             ("Restart", p["restart"]),
             ("RestartSec", _timespan("restart_sec", p["restart_sec"])),
@@ -494,17 +570,24 @@ class WorkerUnit:
                      for i, path in enumerate(p["read_write_paths"])]
             service.append(("ReadWritePaths", " ".join(paths)))
         if p["memory_max"] is not None:
-            service.append(("MemoryMax", validate.memory_size("memory_max", p["memory_max"])))
+            service.append(("MemoryMax", _nonzero_size(
+                "memory_max", validate.memory_size("memory_max", p["memory_max"]),
+                "would leave the worker no memory at all")))
         if p["cpu_quota"] is not None:
             service.append(("CPUQuota", validate.cpu_quota("cpu_quota", p["cpu_quota"])))
         if p["tasks_max"] is not None:
-            service.append(("TasksMax", validate.tasks_max("tasks_max", p["tasks_max"])))
+            service.append(("TasksMax", _nonzero_size(
+                "tasks_max", validate.tasks_max("tasks_max", p["tasks_max"]),
+                "would not let the worker start a single process")))
         if p["nice"] is not None:
-            if not -20 <= p["nice"] <= 19:
-                raise validate.InputError(f"nice: {p['nice']} must be between -20 and 19")
-            service.append(("Nice", str(p["nice"])))
+            service.append(("Nice", _int("nice", p["nice"], -20, 19)))
 
         settings = self.settings()
+        level = dict(HARDENING[p["hardening"]])
+        self.overrides = [
+            f"{k}={v}" for k in sorted(settings) for v in settings[k]
+            if (k in level and settings[k] != [level[k]]) or (k in PRIVILEGE and v.strip() not in PRIVILEGE[k])
+        ]
         hardening = [(k, settings.pop(k)) if k in settings else (k, [v]) for k, v in HARDENING[p["hardening"]]]
         for key, values in hardening:
             service += [(key, v) for v in values]
@@ -526,6 +609,8 @@ class WorkerUnit:
             validate.directive_name("settings", name)
             if name in OWNED:
                 raise validate.InputError(f"settings: {name} is set by the option '{OWNED[name]}'; use that instead")
+            if name in REFUSED:
+                raise validate.InputError(f"settings: {name} is refused, it {REFUSED[name]}")
             value = self.params["settings"][name]
             values = value if isinstance(value, list) else [value]
             if not values:
@@ -634,6 +719,10 @@ class WorkerUnit:
             except SystemdError as err:
                 self.module.fail_json(msg=f"daemon-reload after writing {path} failed: {err}", **result)
         result["verify_warnings"] = self.verify_warnings
+        result["hardening_overrides"] = self.overrides
+        if self.overrides and outcome.changed:
+            self.module.warn(f"{unit}: settings weaken the '{p['hardening']}' hardening or grant privileges: "
+                             f"{', '.join(self.overrides)}")
         result["verified"] = bool(text is not None and outcome.changed and self.verified)
         return result
 

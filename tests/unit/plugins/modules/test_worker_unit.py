@@ -218,7 +218,32 @@ BAD = [
     ("newline in env value", {"environment": {"A": NL}}, "environment"),
     ("NUL in env value", {"environment": {"A": "x\x00y"}}, "environment"),
     ("newline in settings value", {"settings": {"LimitNOFILE": "1\nUser=root"}}, "settings"),
-    ("newline in settings list value", {"settings": {"ExecStartPre": ["/bin/true", NL]}}, "settings"),
+    ("newline in settings list value", {"settings": {"ReadOnlyPaths": ["/srv", NL]}}, "settings"),
+    # Commands written verbatim would escape exec_start's quoting; '+' runs them as root unsandboxed.
+    ("settings ExecStartPre as root", {"settings": {"ExecStartPre": "+/bin/sh -c 'chmod u+s /bin/sh'"}},
+     "ExecStartPre"),
+    ("settings ExecStartPost", {"settings": {"ExecStartPost": "/bin/true"}}, "ExecStartPost"),
+    ("settings ExecCondition", {"settings": {"ExecCondition": "/bin/true"}}, "ExecCondition"),
+    ("settings ExecStop", {"settings": {"ExecStop": ["/bin/true"]}}, "ExecStop"),
+    ("settings ExecStopPost", {"settings": {"ExecStopPost": "!/bin/true"}}, "ExecStopPost"),
+    ("settings PermissionsStartOnly", {"settings": {"PermissionsStartOnly": True}}, "PermissionsStartOnly"),
+    ("settings PAMName", {"settings": {"PAMName": "login"}}, "PAMName"),
+    ("settings DynamicUser", {"settings": {"DynamicUser": "yes"}}, "DynamicUser"),
+    ("environment NOTIFY_SOCKET", {"environment": {"NOTIFY_SOCKET": "/run/x"}}, "NOTIFY_SOCKET"),
+    ("environment LISTEN_FDS", {"environment": {"LISTEN_FDS": "3"}}, "LISTEN_FDS"),
+    ("environment value too long", {"environment": {"BIG": "y" * 131072}}, "BIG"),
+    ("environment lone surrogate", {"environment": {"A": "x\udc80"}}, "environment"),
+    ("nice as boolean", {"nice": True}, "nice"),
+    ("start_limit_burst as boolean", {"start_limit_burst": True}, "start_limit_burst"),
+    ("start_limit_burst huge", {"start_limit_burst": 99999999999999}, "start_limit_burst"),
+    ("restart_sec beyond usec_t", {"restart_sec": 1e30}, "restart_sec"),
+    ("restart_sec beyond usec_t string", {"restart_sec": "99999999999999999999"}, "restart_sec"),
+    ("restart_sec below 1us", {"restart_sec": "0.0000001"}, "restart_sec"),
+    ("timeout_stop_sec NaN", {"timeout_stop_sec": float("nan")}, "timeout_stop_sec"),
+    ("memory_max zero", {"memory_max": "0"}, "memory_max"),
+    ("memory_max zero percent", {"memory_max": "0%"}, "memory_max"),
+    ("memory_max over 100%", {"memory_max": "101%"}, "memory_max"),
+    ("tasks_max zero percent", {"tasks_max": "0%"}, "tasks_max"),
     ("backslash at end of settings value", {"settings": {"LimitNOFILE": "1\\"}}, "settings"),
     ("lowercase directive", {"settings": {"limitnofile": "1"}}, "settings"),
     ("directive with dash", {"settings": {"Limit-NOFILE": "1"}}, "settings"),
@@ -271,3 +296,30 @@ def test_symlink_at_target_refused(run_module, units, no_analyze, snapshot_tree,
     res = run_module(worker_unit.main, _args(units))
     assert res.get("failed") is True and "symlink" in res["msg"]
     assert snapshot_tree(tmp_path) == before
+
+
+def test_sub_millisecond_times_are_not_rounded_away(run_module, units, no_analyze):
+    res = run_module(worker_unit.main, _args(units, restart_sec="0.0015", timeout_stop_sec="1.2345678s"))
+    assert "RestartSec=1500us\n" in res["unit_text"]
+    assert "TimeoutStopSec=1234568us\n" in res["unit_text"]
+    assert "StartLimitIntervalSec=60s\n" in res["unit_text"]
+
+
+def test_weakening_settings_are_reported_not_silent(run_module, units, no_analyze):
+    settings = {"MemoryDenyWriteExecute": "no", "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
+                "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE", "NoNewPrivileges": False,
+                "LimitNOFILE": "4096", "PrivateTmp": "yes"}
+    res = run_module(worker_unit.main, _args(units, settings=settings))
+    assert res["hardening_overrides"] == [
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+        "MemoryDenyWriteExecute=no", "NoNewPrivileges=no",
+    ]
+    assert any("weaken" in w and "AmbientCapabilities" in w for w in ansible_warnings.get_warning_messages())
+    # Granting privileges is reported at every level, not only when it overrides the set.
+    res = run_module(worker_unit.main, _args(units, name="other", hardening="none",
+                                             settings={"SupplementaryGroups": "shadow"}))
+    assert res["hardening_overrides"] == ["SupplementaryGroups=shadow"]
+    # Settings that only tighten are not reported.
+    res = run_module(worker_unit.main, _args(units, name="third", hardening="baseline",
+                                             settings={"PrivateDevices": "yes", "NoNewPrivileges": "yes"}))
+    assert res["hardening_overrides"] == []
