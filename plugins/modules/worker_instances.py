@@ -36,6 +36,7 @@ options:
   count:
     description:
       - Number of instances, named C(1) to C(count). V(0) stops (and with O(prune) removes) them all.
+      - At most 1000 (also for O(instances)); a boolean is refused.
       - Exactly one of O(count) and O(instances) is required.
     type: int
   instances:
@@ -48,7 +49,10 @@ options:
     choices: [started, stopped]
     default: started
   enabled:
-    description: Whether the wanted instances start at boot.
+    description:
+      - Whether the wanted instances start at boot.
+      - With O(state=stopped) the default V(true) leaves them to start again at the next boot; the module
+        warns about that combination.
     type: bool
     default: true
   prune:
@@ -71,6 +75,7 @@ options:
     description:
       - After starting and restarting, watch every wanted instance for this long (seconds or a systemd time
         span). Each must stay C(ActiveState=active) with the same C(MainPID) and C(NRestarts).
+      - At most one hour (V(3600)); a rolling restart waits this long once per instance.
       - Runs on every run with O(state=started), also when nothing changed, so a crash-looping worker is
         never reported as fine. V(0) only checks once that every instance is active.
     type: raw
@@ -165,6 +170,8 @@ from ansible_collections.supervised.background.plugins.module_utils.systemd impo
 )
 
 MAX_COUNT = 1000
+# One watch window; a rolling restart waits it once per instance, so keep it bounded.
+MAX_SETTLE = 3600.0
 RUNNING = ("active", "reloading")
 STOPPED = ("inactive", "failed")
 ENABLED = ("enabled", "enabled-runtime")
@@ -177,11 +184,18 @@ def natural_key(name):
 def wanted_instances(count, instances):
     """The wanted instance names, validated, in a stable order."""
     if count is not None:
+        if isinstance(count, bool):
+            raise validate.InputError(f"count: '{count}' is a boolean, not a number of instances")
         if count < 0:
             raise validate.InputError(f"count: {count} must be 0 or more")
         if count > MAX_COUNT:
-            raise validate.InputError(f"count: {count} is more than {MAX_COUNT}")
+            raise validate.InputError(
+                f"count: {count} is more than {MAX_COUNT} instances of one template; "
+                "split the work over several templates or raise the concurrency inside the worker"
+            )
         return [str(i) for i in range(1, count + 1)]
+    if len(instances) > MAX_COUNT:
+        raise validate.InputError(f"instances: {len(instances)} names are more than {MAX_COUNT} instances of one template")
     seen = []
     for i, inst in enumerate(instances):
         validate.instance_name(f"instances[{i}]", inst)
@@ -308,8 +322,13 @@ class WorkerInstances:
             name = validate.unit_base_name("name", p["name"])
             wanted = wanted_instances(p["count"], p["instances"])
             settle = validate.timespan("settle_sec", p["settle_sec"])
+            if settle > MAX_SETTLE:
+                raise validate.InputError(f"settle_sec: {settle:g}s is more than {MAX_SETTLE:g}s")
         except validate.InputError as err:
             self.module.fail_json(msg=str(err))
+        if p["state"] == "stopped" and p["enabled"] and wanted:
+            self.module.warn(f"state=stopped with enabled=true: the {name} instances are stopped now but start "
+                             "again at the next boot; set enabled=false to keep them down")
         try:
             return self.reconcile(name, wanted, settle)
         except SystemdError as err:

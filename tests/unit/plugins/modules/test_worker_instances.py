@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as ansible_warnings
+from ansible_collections.supervised.background.plugins.module_utils.systemd import INSTANCE_PROPERTIES
 from ansible_collections.supervised.background.plugins.modules import worker_instances
 from ansible_collections.supervised.background.plugins.modules.worker_instances import (
     make_plan,
@@ -210,6 +212,16 @@ BAD = [
     ("count and instances", {"count": 1, "instances": ["1"]}, "count"),
     ("neither count nor instances", {}, "count"),
     ("bad restart choice", {"count": 1, "restart": "sometimes"}, "restart"),
+    ("count just over the cap", {"count": 1001}, "count"),
+    ("count as boolean", {"count": True}, "count"),
+    ("too many instance names", {"instances": [str(i) for i in range(1001)]}, "instances"),
+    ("instance with semicolon", {"instances": ["1;reboot"]}, "instances"),
+    ("instance with shell", {"instances": ["$(id)"]}, "instances"),
+    ("instance with glob", {"instances": ["*"]}, "instances"),
+    ("instance too long", {"instances": ["a" * 65]}, "instances"),
+    ("settle_sec over an hour", {"count": 1, "settle_sec": "2h"}, "settle_sec"),
+    ("settle_sec infinity", {"count": 1, "settle_sec": "infinity"}, "settle_sec"),
+    ("settle_sec boolean", {"count": 1, "settle_sec": True}, "settle_sec"),
 ]
 
 
@@ -223,3 +235,24 @@ def test_bad_input_refused_and_nothing_run(run_module, monkeypatch, label, overr
     assert res.get("failed") is True, (label, res)
     assert field in res["msg"], (label, res["msg"])
     assert ran == []
+
+
+def test_count_at_the_cap_is_accepted():
+    assert len(worker_instances.wanted_instances(1000, None)) == 1000
+
+
+def test_stopped_but_enabled_warns(run_module, fake):
+    res = run_module(worker_instances.main, {"name": "w", "count": 2, "state": "stopped"})
+    assert res["changed"] is True
+    assert any("start again at the next boot" in w for w in ansible_warnings.get_warning_messages())
+
+
+def test_failure_report_holds_no_environment(run_module, fake, monkeypatch):
+    # The report is built from systemctl show properties (no Environment=) and the unit's journal.
+    fake.state["w@1.service"] = props("failed", "enabled", "0")
+    monkeypatch.setattr(FakeSystemd, "start", lambda self, units, no_block=False: self._act("start", units))
+    res = run_module(worker_instances.main, {"name": "w", "count": 1})
+    assert res["failed"] is True
+    assert set(res["failing"]["w@1.service"]) == {"unit", "active_state", "sub_state", "result", "main_pid",
+                                                  "n_restarts", "enabled", "journal"}
+    assert not [p for p in INSTANCE_PROPERTIES if "Environment" in p]
