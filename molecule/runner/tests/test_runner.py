@@ -9,6 +9,7 @@ real openfortivpn against 127.0.0.1:1.
 
 from __future__ import annotations
 
+import collections
 import shlex
 
 import pytest
@@ -44,9 +45,18 @@ def start_job(host, job_id, script):
     return int(run_ok(host, f"run-job start {job_id} {shlex.quote(script)}"))
 
 
+Job = collections.namedtuple("Job", "rc end log")
+
+
 def wait_job(host, job_id, timeout=30):
+    """The job's exit status, end time (host clock) and combined output."""
     rc, end = run_ok(host, f"run-job wait {job_id} {timeout}").split()
-    return int(rc), float(end), host.run(f"run-job log {job_id}").stdout
+    return Job(int(rc), float(end), host.run(f"run-job log {job_id}").stdout)
+
+
+def job_result(host, job_id, timeout=30):
+    job = wait_job(host, job_id, timeout)
+    return job.rc, job.log
 
 
 def wait_mark(host, job_id, timeout=15):
@@ -172,7 +182,7 @@ def test_job_succeeds(host):
     start_job(host, "ok", f"""
 echo hello | ci-tunnel run vpn1 -- bash -c 'systemctl is-active {unit("vpn1")}; cat; id -un'
 echo after""")
-    rc, _, log = wait_job(host, "ok")
+    rc, log = job_result(host, "ok")
     assert rc == 0, log
     assert "active\nhello\ngitlab-runner\n" in log, log  # tunnel up during the step, stdin passed
     assert "ci-tunnel: tunnel vpn1 is up" in log
@@ -204,7 +214,7 @@ def test_sigterm_to_the_job_stops_the_tunnel(host):
     wait_mark(host, "term")
     t_kill = float(run_ok(host, "run-job kill term TERM group"))
     t_down = float(run_ok(host, f"run-job until-inactive {unit('vpn1')} 10"))
-    rc, _, log = wait_job(host, "term", 15)
+    rc, log = job_result(host, "term", 15)
     print(f"\nFIGURE: tunnel stop after SIGTERM to the job: {t_down - t_kill:.3f} s")
     assert rc == 143, log
     assert "interrupted (SIGTERM)" in log
@@ -217,7 +227,7 @@ def test_sigterm_to_ci_tunnel_alone(host):
     wait_mark(host, "term1")
     helper = run_ok(host, f"pgrep -P {job_pid} -f 'ci-tunnel run vpn1'")
     run_ok(host, f"kill -TERM {helper}")
-    rc, _, log = wait_job(host, "term1", 15)
+    rc, log = job_result(host, "term1", 15)
     assert rc == 143, log
     assert_stopped(host, "vpn1")  # already down when the job ends: ci-tunnel waited for the stop
     assert host.run("pgrep -x -f 'sleep 300'").rc == 1
@@ -231,7 +241,7 @@ def test_sigterm_to_the_job_shell_alone(host):
     t_down = float(run_ok(host, f"run-job until-inactive {unit('vpn1')} 10"))
     print(f"\nFIGURE: tunnel stop after SIGTERM to the job shell alone: {t_down - t_kill:.3f} s")
     assert t_down - t_kill < KILL_CLEANUP_BOUND
-    rc, _, _ = wait_job(host, "term2", 5)
+    rc = wait_job(host, "term2", 5).rc
     assert rc == 143
     assert_stopped(host, "vpn1")
     assert host.run("for i in $(seq 50); do pgrep -x -f 'sleep 300' || exit 0; sleep 0.1; done; exit 1").rc == 0
@@ -251,7 +261,7 @@ def test_sigkill_of_the_job_stops_the_tunnel_within_5s(host, style, target):
     t_down = float(run_ok(host, f"run-job until-inactive {unit('vpn2')} 10"))
     delay = t_down - t_kill
     print(f"\nFIGURE: cleanup delay after SIGKILL ({style}, {target}): {delay:.3f} s")
-    rc, _, _ = wait_job(host, job, 5)
+    rc = wait_job(host, job, 5).rc
     assert rc == 137
     assert delay < KILL_CLEANUP_BOUND
     assert_stopped(host, "vpn2")
@@ -295,24 +305,24 @@ def test_two_jobs_two_tunnels_do_not_disturb_each_other(host):
     assert before["ActiveState"] == "active"
 
     start_job(host, "short", "ci-tunnel run vpn2 -- bash -c 'exit 5'")
-    rc, _, log = wait_job(host, "short")
+    rc, log = job_result(host, "short")
     assert rc == 5, log
     assert_stopped(host, "vpn2")
 
     # The same tunnel is refused to a second job while the first holds it.
     start_job(host, "same", "ci-tunnel up vpn1")
-    rc, _, log = wait_job(host, "same")
+    rc, log = job_result(host, "same")
     assert rc == 3, log
     assert "tunnel 'vpn1' in use by PID" in log
     # ... and that job cannot take it down either.
     start_job(host, "steal", "ci-tunnel down vpn1")
-    rc, _, log = wait_job(host, "steal")
+    rc, log = job_result(host, "steal")
     assert rc == 3, log
 
     host.run("sleep 1.5")  # longer than the guard's poll interval
     assert props(host, "vpn1", "ActiveState", "InvocationID", "MainPID") == before
     run_ok(host, "run-job kill long TERM group")
-    rc, _, log = wait_job(host, "long", 15)
+    rc, log = job_result(host, "long", 15)
     assert rc == 143, log
     assert_stopped(host, "vpn1")
 
