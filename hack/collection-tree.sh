@@ -13,7 +13,8 @@ case "${1:-link}" in
     echo "$root/.build/collections"
     ;;
   copy)
-    dest="$root/.build/ansible-test/ansible_collections/supervised/background"
+    # One copy per run, so two runs at once do not delete each other's files.
+    dest="$root/.build/ansible-test/run-$$/ansible_collections/supervised/background"
     rm -rf "$dest"
     mkdir -p "$dest"
     (cd "$root" && git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' \
