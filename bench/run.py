@@ -125,7 +125,7 @@ def main():
     print(f"{'way':<28} {'up (s)':>8} {'down (s)':>9} {'peak RSS (MiB)':>15}")
     for label, t_up, t_down, rss in rows:
         print(f"{label:<28} {t_up:>8.2f} {t_down:>9.2f} {rss:>15.1f}")
-    (_, n_up, n_down, n_rss), (_, o_up, o_down, o_rss) = rows
+    (_naive, n_up, n_down, n_rss), (_ours, o_up, o_down, o_rss) = rows
     print(f"ratio naive/ours: up {n_up / o_up:.1f}x, down {n_down / o_down:.1f}x, memory {n_rss / o_rss:.2f}x")
     print(f"\nRead the state of {N} units: one batched systemctl show {batched / 1000:.1f} ms, "
           f"one call per unit {per_unit / 1000:.1f} ms (ratio {per_unit / batched:.1f}x)")
