@@ -95,6 +95,35 @@ def read_state(path):
     return FileState(b"".join(chunks), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
 
 
+def check_trusted_directory(directory):
+    """Refuse to work below a directory another user could use to swap the file.
+
+    Every directory from ``directory`` up to ``/``, on the path as given and on the path it
+    resolves to, must be owned by root (or the user running the module) and must not be writable
+    by its group or by everyone unless it is sticky (like /tmp). Directories that do not exist yet
+    are skipped (they will be created by someone we trust, or the write fails).
+    """
+    trusted = {0, os.geteuid()}
+    for start in dict.fromkeys((directory, os.path.realpath(directory))):
+        current = start
+        while True:
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not stat.S_ISLNK(st.st_mode):
+                loose = stat.S_IMODE(st.st_mode) & 0o022 and not st.st_mode & stat.S_ISVTX
+                if st.st_uid not in trusted or loose:
+                    raise FileError(
+                        f"directory {current} is owned by uid {st.st_uid} (mode "
+                        f"{stat.S_IMODE(st.st_mode):04o}); another user could swap the file or a directory "
+                        "above it: keep every directory above it owned by root and not writable by others"
+                    )
+            if current == "/":
+                break
+            current = os.path.dirname(current) or "/"
+
+
 def _text(data):
     return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else (data or "")
 
@@ -179,6 +208,7 @@ def write_file(module, path, content, owner="root", group="root", mode=0o600, va
             diff = make_diff(path, None, diff_after if diff_after is not None else content) if module._diff else None
             return WriteResult(True, None, diff)
         raise FileError(f"{path}: directory {directory} does not exist")
+    check_trusted_directory(directory)
     try:
         previous = read_state(path)
     except OSError as exc:
@@ -261,6 +291,7 @@ def remove_file(module, path, diff_before=None):
         st = os.lstat(path)
     except FileNotFoundError:
         return WriteResult(False, None)
+    check_trusted_directory(os.path.dirname(path) or ".")
     if stat.S_ISDIR(st.st_mode):
         raise FileError(f"{path} is a directory; refusing to remove it")
     previous = None
@@ -282,6 +313,7 @@ def ensure_directory(module, path, owner="root", group="root", mode=0o755):
     Returns True when something changed (or would change in check mode)."""
     uid = resolve_uid(owner)
     gid = resolve_gid(group)
+    check_trusted_directory(os.path.dirname(path.rstrip("/")) or "/")
     try:
         st = os.lstat(path)
     except FileNotFoundError:

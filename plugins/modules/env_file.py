@@ -312,30 +312,13 @@ class EnvFile:
             env_rules.check_sizes("env", env)
         return path, mode, env
 
-    def trusted_ancestors(self, parent):
-        """Every directory above the file must be safe from other users.
-
-        Owned by root (or the user running the module), and not writable by its group or by
-        everyone unless it is sticky (like /tmp). Checked on the path as given and on the path it
-        resolves to, so a symlink in between is only accepted when nobody else could move it.
-        """
-        trusted = {0, os.geteuid()}
-        for start in dict.fromkeys((parent, os.path.realpath(parent))):
-            current = start
-            while True:
-                st = os.lstat(current)
-                if not stat.S_ISLNK(st.st_mode):
-                    loose = stat.S_IMODE(st.st_mode) & 0o022 and not st.st_mode & stat.S_ISVTX
-                    if st.st_uid not in trusted or loose:
-                        raise validate.InputError(
-                            f"path: directory {current} is owned by uid {st.st_uid} (mode "
-                            f"{stat.S_IMODE(st.st_mode):04o}); another user could swap the file or a "
-                            "directory above it: keep every directory above the file owned by root "
-                            "and not writable by others"
-                        )
-                if current == "/":
-                    break
-                current = os.path.dirname(current)
+    @staticmethod
+    def trusted_ancestors(parent):
+        """Every directory above the file must be safe from other users (the shared rule)."""
+        try:
+            safe_file.check_trusted_directory(parent)
+        except safe_file.FileError as err:
+            raise validate.InputError(f"path: {err}") from None
 
     def check_parent(self, path, present):
         parent = os.path.dirname(path) or "/"

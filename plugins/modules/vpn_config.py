@@ -369,23 +369,10 @@ class VpnConfig:
                     f"path: directory '{directory}' is owned by uid {st.st_uid}, not root; its owner "
                     "could read or swap the credentials"
                 )
-        current = os.path.dirname(directory)
-        while True:
-            try:
-                ast = os.lstat(current)
-            except FileNotFoundError:
-                raise InputError(f"path: parent directory '{current}' does not exist") from None
-            if stat.S_ISLNK(ast.st_mode):
-                current = os.path.realpath(current)
-                continue
-            if ast.st_uid != 0 or (ast.st_mode & 0o022 and not ast.st_mode & stat.S_ISVTX):
-                raise InputError(
-                    f"path: directory '{current}' above '{directory}' is not owned by root or is "
-                    f"writable by others (mode {stat.S_IMODE(ast.st_mode):04o}); the config could be swapped"
-                )
-            if current == "/":
-                break
-            current = os.path.dirname(current)
+        try:
+            safe_file.check_trusted_directory(os.path.dirname(directory))
+        except safe_file.FileError as err:
+            raise InputError(f"path: {err}; the config could be swapped") from None
         return st is None
 
     def run(self):

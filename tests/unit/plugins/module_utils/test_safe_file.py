@@ -209,3 +209,39 @@ def test_unknown_owner(tmp_path):
         safe_file.write_file(FakeModule(), str(tmp_path / "f"), b"x", owner="no-such-user-xyz",
                              group=MYGROUP)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_group_writable_parent(tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    os.chmod(loose, 0o775)
+    with pytest.raises(safe_file.FileError, match="writable by others|mode 0775"):
+        write(loose / "f", b"x")
+    assert list(loose.iterdir()) == []
+
+
+def test_refuses_world_writable_ancestor(tmp_path):
+    top = tmp_path / "top"
+    (top / "inner").mkdir(parents=True)
+    os.chmod(top, 0o777)
+    with pytest.raises(safe_file.FileError, match="directory .*top"):
+        write(top / "inner" / "f", b"x")
+
+
+def test_sticky_world_writable_ancestor_is_fine(tmp_path):
+    top = tmp_path / "sticky"
+    (top / "inner").mkdir(parents=True)
+    os.chmod(top, 0o1777)
+    assert write(top / "inner" / "f", b"x").changed
+
+
+def test_remove_and_ensure_directory_check_ancestors_too(tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "f").write_bytes(b"x")
+    os.chmod(loose, 0o777)
+    with pytest.raises(safe_file.FileError):
+        safe_file.remove_file(FakeModule(), str(loose / "f"))
+    with pytest.raises(safe_file.FileError):
+        safe_file.ensure_directory(FakeModule(), str(loose / "d"), ME, MYGROUP, 0o700)
+    assert sorted(p.name for p in loose.iterdir()) == ["f"]
