@@ -34,6 +34,8 @@ _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]?)$|^(\d+(?:\.\d+)?)%$|^infinit
 _PERCENT_RE = re.compile(r"^\d+(?:\.\d+)?%$")
 
 MAX_UNIT_NAME = 255
+# systemd keeps time spans in microseconds in a uint64; UINT64_MAX means infinity.
+MAX_USEC = 2 ** 63
 
 
 class InputError(ValueError):
@@ -177,24 +179,36 @@ def timespan(field, value, allow_infinity=False, minimum=0.0):
             raise InputError(f"{field}: '{text}' is not a time span")
     if math.isnan(seconds) or seconds < minimum:
         raise InputError(f"{field}: '{value}' must be at least {minimum:g} seconds")
+    if math.isinf(seconds) or round(seconds * 1e6) >= MAX_USEC:
+        raise InputError(f"{field}: '{value}' is longer than systemd can hold")
+    if seconds and not round(seconds * 1e6):
+        raise InputError(f"{field}: '{value}' is shorter than systemd's resolution of 1us")
     return seconds
 
 
 def format_timespan(seconds):
-    """Render seconds the way a unit file says it: ``5s``, ``1.5s``, ``250ms``."""
+    """Render seconds the way a unit file says it, without losing precision: ``5s``, ``1500ms``,
+    ``1500us``, ``infinity``."""
     if seconds == float("inf"):
         return "infinity"
-    if seconds == int(seconds):
-        return f"{int(seconds)}s"
-    ms = round(seconds * 1000)
-    return f"{ms}ms"
+    usec = round(seconds * 1e6)
+    if usec % 1_000_000 == 0:
+        return f"{usec // 1_000_000}s"
+    if usec % 1000 == 0:
+        return f"{usec // 1000}ms"
+    return f"{usec}us"
 
 
 def memory_size(field, value):
-    """A memory size for MemoryMax=: bytes, K/M/G/T suffix, a percentage or ``infinity``."""
+    """A memory limit (MemoryMax= and friends): bytes, K/M/G/T/P/E suffix, a percentage of RAM
+    above 0 and at most 100, or ``infinity``. Zero is refused: nothing could run."""
     text = single_line(field, str(value)).strip()
     if not _SIZE_RE.match(text):
         raise InputError(f"{field}: '{text}' is not a size (e.g. 512M, 2G, 50% or infinity)")
+    if text.endswith("%") and not 0 < float(text[:-1]) <= 100:
+        raise InputError(f"{field}: '{text}' must be a percentage above 0% and at most 100%")
+    if text != "infinity" and not text.endswith("%") and float(text.rstrip("KMGTPE")) == 0:
+        raise InputError(f"{field}: '{text}' would leave no memory at all")
     return text
 
 
@@ -207,9 +221,13 @@ def cpu_quota(field, value):
 
 
 def tasks_max(field, value):
-    """A TasksMax= value: a positive count, a percentage or ``infinity``."""
+    """A TasksMax= value: a positive count, a percentage above 0 and at most 100, or ``infinity``."""
     text = single_line(field, str(value)).strip()
-    if text == "infinity" or _PERCENT_RE.match(text):
+    if text == "infinity":
+        return text
+    if _PERCENT_RE.match(text):
+        if not 0 < float(text[:-1]) <= 100:
+            raise InputError(f"{field}: '{text}' must be a percentage above 0% and at most 100%")
         return text
     if not text.isdigit() or int(text) < 1:
         raise InputError(f"{field}: '{text}' must be a positive number, a percentage or infinity")

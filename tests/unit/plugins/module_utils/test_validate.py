@@ -38,6 +38,8 @@ def test_timespan_bad(value):
 def test_format_timespan():
     assert v.format_timespan(5.0) == "5s"
     assert v.format_timespan(1.5) == "1500ms"
+    assert v.format_timespan(0.0000015) == "2us"
+    assert v.format_timespan(120.0) == "120s"
     assert v.format_timespan(float("inf")) == "infinity"
 
 
