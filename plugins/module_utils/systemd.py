@@ -140,15 +140,28 @@ class Systemd:
         """Every instance systemd knows of: loaded ones and enabled ones."""
         return self.loaded_instances(name) | self.enabled_instances(name)
 
-    def journal_tail(self, unit, lines=10, invocation=None):
-        """The last ``lines`` messages of ``unit`` (of one invocation when given), oldest first."""
-        journalctl = self.module.get_bin_path("journalctl", required=True)
-        args = [journalctl, "--no-pager", "-o", "cat", "-n", str(int(lines))]
-        if invocation:
+    def journal_tail(self, unit, lines=10, invocation=None, since=None, sync=True):
+        """The last ``lines`` messages of ``unit``, oldest first.
+
+        ``invocation`` narrows to one run by its id; ``since`` (epoch seconds) to the entries of the
+        unit since then (journald tags a short job's last lines with its invocation id only while
+        its cgroup exists, so unit + start time is the sure way to find one run's lines).
+        ``sync`` first makes journald write out what it has buffered (a finished job's last lines
+        arrive asynchronously).
+        """
+        journalctl = self.module.get_bin_path("journalctl")
+        if not journalctl:
+            return []
+        if sync:
+            self.module.run_command([journalctl, "--sync"])
+        args = [journalctl, "--no-pager", "-q", "-o", "cat", "-n", str(int(lines))]
+        if since is not None:
+            args += [f"_SYSTEMD_UNIT={unit}", f"--since=@{since:.6f}"]
+        elif invocation:
             args += [f"_SYSTEMD_INVOCATION_ID={invocation}"]
         else:
             args += ["-u", unit]
-        rc, out, _err = self.module.run_command(args)
+        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
         return out.splitlines() if rc == 0 else []
 
     def is_enabled(self, unit):

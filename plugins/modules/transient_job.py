@@ -546,18 +546,10 @@ class TransientJob:
         lines = self.params["output_lines"]
         if lines == 0 or not (start_monotonic or invocation):
             return []
-        journalctl = self.module.get_bin_path("journalctl")
-        if not journalctl:
-            return []
-        # journald reads a finished job's last lines asynchronously: make it catch up first.
-        self.module.run_command([journalctl, "--sync"])
         if not start_monotonic:
             return self.systemd.journal_tail(self.unit, lines, invocation=invocation)
         since = time.time() - (time.monotonic() - start_monotonic / 1e6)
-        rc, out, _err = self.module.run_command(
-            [journalctl, "--no-pager", "-q", "-o", "cat", "-n", str(lines), f"_SYSTEMD_UNIT={self.unit}",
-             f"--since=@{since:.6f}"], expand_user_and_vars=False)
-        return out.splitlines() if rc == 0 else []
+        return self.systemd.journal_tail(self.unit, lines, since=since)
 
     def wait_for(self, props):
         """Poll until the job is no longer running or ``timeout`` passes; return (props, timed_out)."""
