@@ -154,44 +154,95 @@ from ansible_collections.supervised.background.plugins.module_utils.validate imp
 
 HEADER = "# Managed by supervised.background.sudoers_exact: exact commands only. Do not edit.\n"
 
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-_PRINCIPAL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
-_PATH_RE = re.compile(r"^/[A-Za-z0-9@%+._/-]+$")
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+_PRINCIPAL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+# sudoers reads an all-capitals word as an alias (User_Alias, Runas_Alias), which can name anyone.
+_ALIAS_RE = re.compile(r"[A-Z][A-Z0-9_]*")
+# Words with a meaning of their own at the start of a sudoers line or in a user list.
+_RESERVED = frozenset({"ALL", "Defaults", "User_Alias", "Runas_Alias", "Host_Alias", "Cmnd_Alias",
+                       "Cmd_Alias"})
+_PATH_RE = re.compile(r"/[A-Za-z0-9@%+._/-]+")
 # Characters an argument may hold. '=', ':' and ',' are written with a backslash in front.
-_ARG_RE = re.compile(r"^[A-Za-z0-9@%+._/^~=:,-]+$")
+_ARG_RE = re.compile(r"[A-Za-z0-9@%+._/^~=:,-]+")
 _ESCAPED = {"=": "\\=", ":": "\\:", ",": "\\,"}
 _WILDCARDS = set("*?[]\\")
 
-# Commands that hand out a shell, run another command or write arbitrary files as root.
+# Commands that hand out a shell, run another command, read a program or script from a place the
+# caller influences, or write arbitrary files as root.
 SHELL_ESCAPE_NAMES = frozenset("""
-sh bash dash zsh ksh mksh pdksh ash csh tcsh fish rbash busybox toybox
-node nodejs tclsh wish awk gawk mawk nawk expect irb jshell
-env sudo sudoedit su doas pkexec runuser setpriv capsh
-vi vim nvim vim.basic vim.tiny nano rnano emacs ed red ex view rview rvim pico joe jed mcedit mc editor sensible-editor
-less more most man pg
-find xargs tar zip unzip git rsync tee dd cp mv install chmod chown chgrp ln
-systemd-run nsenter unshare chroot script ssh scp sftp crontab at batch watch time timeout nice
-nohup ionice taskset stdbuf flock setsid strace ltrace gdb valgrind docker podman kubectl ctr
-crictl nerdctl mount umount dpkg apt apt-get make busctl coredumpctl visudo
-socat nc ncat netcat sed
+sh bash dash zsh ksh mksh pdksh ash csh tcsh fish rbash busybox toybox pwsh
+node nodejs deno bun tclsh wish awk gawk mawk nawk expect irb jshell jrunscript java R Rscript julia
+env sudo sudoedit su doas pkexec runuser setpriv capsh run0 sg newgrp runcon chrt prlimit setarch
+linux32 linux64 numactl cgexec firejail systemd-nspawn machinectl
+vi vim nvim vim.basic vim.tiny vimdiff nano rnano emacs ed red ex view rview rvim pico joe jed mcedit
+mc editor sensible-editor select-editor
+less more most man pg pager info pinfo w3m lynx elinks mail mailx mutt ftp lftp tftp smbclient
+telnet tmux screen htop iftop mysql mariadb psql sqlite3
+find xargs parallel tar cpio zip unzip 7z git rsync tee dd cp mv install chmod chown chgrp ln sed
+sort split truncate shred curl wget openssl ssh-keygen
+systemd-run systemd-tmpfiles nsenter unshare chroot script ssh scp sftp crontab at batch watch time
+timeout nice nohup ionice taskset stdbuf unbuffer flock setsid strace ltrace gdb valgrind perf
+bpftrace tcpdump docker podman kubectl ctr crictl nerdctl lxc virsh mount umount fusermount
+dpkg apt apt-get aptitude rpm dnf yum snap npm gem cargo make cc gcc g++ clang ld insmod modprobe
+kmod kexec debugfs setfacl setcap chattr useradd usermod adduser passwd chpasswd gpasswd vipw vigr
+update-alternatives busctl coredumpctl visudo socat nc ncat netcat pppd logrotate
 """.split())
-SHELL_ESCAPE_PREFIXES = ("python", "perl", "ruby", "php", "lua", "pip")
+SHELL_ESCAPE_PREFIXES = ("python", "perl", "ruby", "php", "lua", "pip", "ld-linux", "ld.so", "ld64",
+                         "ansible")
 
-# systemctl: verbs that change who can do what, load arbitrary units, or reach other machines.
+# systemctl: only these options are allowed; every other one (getopt_long also accepts any
+# unambiguous abbreviation: --ho=x is --host=x) could reach another machine, root or image.
+SYSTEMCTL_OPTIONS = frozenset({
+    "--no-pager", "--no-block", "--quiet", "-q", "--now", "--no-ask-password", "--wait",
+    "--no-reload", "--no-legend", "--full", "-l", "--all", "-a", "--failed", "--system", "--plain",
+})
+# systemctl verbs that change who can do what, load arbitrary units or files, or replace systemd.
 SYSTEMCTL_REFUSED = frozenset({
     "edit", "set-environment", "import-environment", "unset-environment", "link", "set-property",
-    "revert", "daemon-reexec", "switch-root", "--root", "-H", "--host", "-M", "--machine",
-    "--image", "--drop-in",
+    "revert", "daemon-reexec", "switch-root", "bind", "mount-image",
 })
-# Verbs whose output goes through a pager (less: '!' runs a shell) unless --no-pager is given.
-SYSTEMCTL_PAGED = frozenset({
-    "status", "show", "cat", "help", "list-units", "list-unit-files", "list-dependencies",
-    "list-jobs", "list-timers", "list-sockets", "list-automounts", "list-paths", "list-machines",
-    "show-environment",
+# systemctl verbs that never show their output in a pager.
+SYSTEMCTL_UNPAGED = frozenset({
+    "start", "stop", "restart", "reload", "try-restart", "reload-or-restart",
+    "try-reload-or-restart", "condrestart", "force-reload", "enable", "disable", "reenable",
+    "mask", "unmask", "reset-failed", "kill", "is-active", "is-failed", "is-enabled",
+    "is-system-running", "daemon-reload", "isolate", "freeze", "thaw", "clean", "preset",
+    "get-default", "set-default", "poweroff", "reboot", "halt", "suspend", "hibernate",
 })
 # Tools that always page their output unless --no-pager is given.
 PAGED_TOOLS = frozenset({"journalctl", "loginctl", "networkctl", "resolvectl", "timedatectl",
-                         "hostnamectl", "localectl", "machinectl", "homectl", "userdbctl"})
+                         "hostnamectl", "localectl", "homectl", "userdbctl", "portablectl"})
+# Options (long ones matched with every abbreviation getopt_long accepts; short ones anywhere in a
+# cluster) that make an otherwise harmless tool run code, load a library or write any file as root.
+REFUSED_OPTIONS = {
+    "journalctl": ({"--root", "--directory", "--file", "--image", "--machine", "--vacuum-size",
+                    "--vacuum-files", "--vacuum-time", "--setup-keys", "--update-catalog",
+                    "--output-fields"}, set("DMi")),
+    "openfortivpn": ({"--pppd-plugin", "--pppd-log", "--pppd-call", "--pppd-ipparam", "--pinentry",
+                      "--ppp-system", "--password"}, set("p")),
+    "openvpn": ({"--up", "--down", "--plugin", "--script-security", "--route-up", "--route-pre-down",
+                 "--ipchange", "--client-connect", "--client-disconnect", "--learn-address",
+                 "--auth-user-pass-verify", "--tls-verify", "--tls-crypt-v2-verify", "--iproute",
+                 "--log", "--log-append", "--writepid", "--status", "--cd", "--management",
+                 "--tmp-dir", "--askpass", "--auth-user-pass"}, set()),
+}
+
+
+def _long_option_hit(arg, names):
+    """Whether ``arg`` is (an abbreviation of) one of the long options ``names``."""
+    if not arg.startswith("--") or arg == "--":
+        return False
+    opt = arg.split("=", 1)[0]
+    return len(opt) > 2 and any(name.startswith(opt) for name in names)
+
+
+def _short_option_hit(arg, letters):
+    return arg.startswith("-") and not arg.startswith("--") and bool(set(arg[1:]) & letters)
+
+
+def _pager_free(args):
+    """--no-pager must be given, and no '--' (after which it would be an operand)."""
+    return "--no-pager" in args and "--" not in args
 
 
 def shell_escape_reason(path, args):
@@ -200,16 +251,42 @@ def shell_escape_reason(path, args):
     if base in SHELL_ESCAPE_NAMES or base.startswith(SHELL_ESCAPE_PREFIXES):
         return f"'{base}' can run other commands or write any file as root"
     if base == "systemctl":
-        for arg in args:
-            if arg in SYSTEMCTL_REFUSED or arg.split("=", 1)[0] in SYSTEMCTL_REFUSED:
-                return f"'systemctl {arg}' can change or run arbitrary units as root"
-            if "/" in arg:
-                return f"'systemctl' with a path argument ('{arg}') can load an arbitrary unit file"
-        verb = next((a for a in args if not a.startswith("-")), None)
-        if (verb is None or verb in SYSTEMCTL_PAGED) and "--no-pager" not in args:
-            return "'systemctl' without --no-pager shows output in a pager (less), which can start a shell"
-    if base in PAGED_TOOLS and "--no-pager" not in args:
+        return _systemctl_reason(args)
+    if base in PAGED_TOOLS and not _pager_free(args):
         return f"'{base}' without --no-pager shows output in a pager (less), which can start a shell"
+    if base in REFUSED_OPTIONS:
+        longs, shorts = REFUSED_OPTIONS[base]
+        for arg in args:
+            if _long_option_hit(arg, longs) or _short_option_hit(arg, shorts):
+                return f"'{base} {arg}' can run code, load a library or write any file as root"
+    if base == "ip":
+        for arg in args:
+            if (arg and "exec".startswith(arg)) or (len(arg) > 1 and "-batch".startswith(arg)) \
+                    or (len(arg) > 2 and "--batch".startswith(arg)):
+                return f"'ip {arg}' runs other commands (netns/vrf exec, batch files)"
+    if base == "service" and ("status" in args or "--status-all" in args):
+        return "'service ... status' shows output in a pager (less), which can start a shell"
+    if base == "dmesg" and any(a in ("-H", "-L") or _long_option_hit(a, {"--human"}) for a in args) \
+            and not ("--nopager" in args or "-P" in args):
+        return "'dmesg --human' shows output in a pager (less), which can start a shell"
+    return None
+
+
+def _systemctl_reason(args):
+    for arg in args:
+        if arg.startswith("-"):
+            if arg not in SYSTEMCTL_OPTIONS:
+                return (f"'systemctl {arg}' is not an option this module can prove harmless "
+                        f"(allowed: {' '.join(sorted(SYSTEMCTL_OPTIONS))}); some reach other "
+                        "machines, roots or images, and any abbreviation of them works too")
+            continue
+        if arg in SYSTEMCTL_REFUSED:
+            return f"'systemctl {arg}' can change or run arbitrary units as root"
+        if "/" in arg:
+            return f"'systemctl' with a path argument ('{arg}') can load an arbitrary unit file"
+    verb = next((a for a in args if not a.startswith("-")), None)
+    if verb not in SYSTEMCTL_UNPAGED and not _pager_free(args):
+        return "'systemctl' without --no-pager shows output in a pager (less), which can start a shell"
     return None
 
 
@@ -239,7 +316,7 @@ class SudoersExact:
                 f"name: '{name}' would be silently ignored by sudo (files in sudoers.d whose name "
                 "contains '.' or ends with '~' are skipped)"
             )
-        if not _FILE_NAME_RE.match(name):
+        if not _FILE_NAME_RE.fullmatch(name):
             raise InputError(
                 f"name: '{name}' may only use letters, digits, '_' and '-' (at most 64, not starting with '-')"
             )
@@ -280,6 +357,8 @@ class SudoersExact:
         for index, entry in enumerate(p["commands"]):
             argv = self._argv(index, entry)
             self._check_binary(index, argv[0], grantee)
+            for arg in argv[1:]:
+                self._check_path_argument(index, arg, grantee)
             if not p["allow_shell_escape"]:
                 reason = shell_escape_reason(argv[0], argv[1:])
                 if reason:
@@ -306,7 +385,14 @@ class SudoersExact:
         single_line(field, value)
         if value == "ALL":
             raise InputError(f"{field}: 'ALL' is refused; name one user or group")
-        if not _PRINCIPAL_RE.match(value or ""):
+        if value in _RESERVED:
+            raise InputError(f"{field}: '{value}' is a sudoers keyword, not a user or group name")
+        if _ALIAS_RE.fullmatch(value or ""):
+            raise InputError(
+                f"{field}: '{value}' is all capitals, which sudoers reads as an alias (that can name "
+                "any number of users), not as a user or group name"
+            )
+        if not _PRINCIPAL_RE.fullmatch(value or ""):
             raise InputError(
                 f"{field}: '{value}' is not a plain user/group name (letters, digits, '_', '-'; "
                 "no '%', '#', '+' or sudoers aliases)"
@@ -347,7 +433,7 @@ class SudoersExact:
             raise InputError(f"{field}: '{path}' is not an absolute path (relative commands are refused)")
         if any(part in ("", ".", "..") for part in path.split("/")[1:]):
             raise InputError(f"{field}: '{path}' must be a normalised path (no '..', '.' or '//' parts)")
-        if not _PATH_RE.match(path):
+        if not _PATH_RE.fullmatch(path):
             raise InputError(
                 f"{field}: '{path}' contains sudoers syntax characters that cannot be written safely "
                 "(allowed in a path: letters, digits, @ % + . / _ -)"
@@ -355,7 +441,7 @@ class SudoersExact:
         for arg in argv[1:]:
             if arg == "":
                 raise InputError(f"{field}: an empty argument cannot be written in sudoers")
-            if not _ARG_RE.match(arg):
+            if not _ARG_RE.fullmatch(arg):
                 raise InputError(
                     f"{field}: argument '{arg}' contains sudoers syntax characters that cannot be "
                     "written safely (spaces, quotes, '#', '!', '$', brackets...; allowed: letters, "
@@ -403,9 +489,59 @@ class SudoersExact:
                 break
             current = os.path.dirname(current)
 
+    @staticmethod
+    def _check_path_argument(index, arg, grantee):
+        """A file named in an argument (a config, a script, a log) must be out of the grantee's
+        reach: whoever can write it decides what the granted command does."""
+        field = f"commands[{index}]"
+        if "/" not in arg:
+            return
+        cut = arg.index("/")
+        prefix, path = arg[:cut], arg[cut:]
+        if not (prefix == "" or prefix.endswith("=") or re.fullmatch(r"-[A-Za-z]", prefix)):
+            raise InputError(
+                f"{field}: argument '{arg}' looks like a relative path or URL; a relative path is "
+                "looked up in the caller's working directory, so name files by absolute path"
+            )
+        if any(part in (".", "..") for part in path.split("/")[1:]) or "//" in path:
+            raise InputError(f"{field}: path in argument '{arg}' must be normalised (no '..', '.' or '//')")
+        uid, gids = grantee
+        current = path.rstrip("/") or "/"
+        exists = True
+        while True:
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                exists = False
+                current = os.path.dirname(current)
+                continue
+            except OSError as exc:
+                raise InputError(f"{field}: '{current}' cannot be inspected: {exc.strerror}") from None
+            mode = stat.S_IMODE(st.st_mode)
+            sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+            # In a sticky directory others cannot replace an existing entry, but can create a
+            # missing one (or plant a link there) first.
+            writable = (uid is not None and st.st_uid == uid) or \
+                (mode & 0o002 and not (sticky_dir and exists)) or \
+                (mode & 0o020 and st.st_gid in gids and not (sticky_dir and exists))
+            if stat.S_ISLNK(st.st_mode):
+                raise InputError(
+                    f"{field}: '{current}' (from argument '{arg}') is a symlink; name the real path"
+                )
+            if writable:
+                raise InputError(
+                    f"{field}: '{current}' (from argument '{arg}') can be written or replaced by the "
+                    "grantee, who would then decide what the command does as root"
+                )
+            if current == "/":
+                break
+            exists = True
+            current = os.path.dirname(current)
+
     # ---- visudo --------------------------------------------------------------------------
     def _visudo_binaries(self):
         if self.params["visudo"]:
+            self._check_visudo(self.params["visudo"])
             return [self.params["visudo"]]
         found = []
         for name in ("visudo", "visudo-rs"):
@@ -416,6 +552,20 @@ class SudoersExact:
             self.module.fail_json(msg="visudo: neither visudo nor visudo-rs was found on the host; "
                                       "install sudo or sudo-rs first", path=self.path, rules=[])
         return found
+
+    def _check_visudo(self, path):
+        """The visudo option names a program run as root: it must be one only root can change."""
+        try:
+            st = os.lstat(path)
+            safe_file.check_trusted_directory(os.path.dirname(path) or "/")
+        except FileNotFoundError:
+            self.module.fail_json(msg=f"visudo: '{path}' does not exist", path=self.path, rules=[])
+        except safe_file.FileError as err:
+            self.module.fail_json(msg=f"visudo: '{path}' is not trusted: {err}", path=self.path, rules=[])
+        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            self.module.fail_json(
+                msg=f"visudo: '{path}' must be a regular file owned by root and writable by no one else",
+                path=self.path, rules=[])
 
     def _run_visudo(self, binary, args):
         rc, out, err = self.module.run_command([binary] + args, environ_update={"LC_ALL": "C"})

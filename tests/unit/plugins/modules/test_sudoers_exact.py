@@ -161,6 +161,36 @@ def test_absent_removes_and_is_idempotent(run_module, env):
     ["/usr/bin/systemctl", "--root=/tmp", "start", "x.service"],
     ["/usr/bin/systemctl", "enable", "/tmp/evil.service"], ["/usr/bin/systemctl"],
     ["/usr/bin/journalctl", "-u", "x.service"],
+    # getopt_long abbreviations, attached short options and option arguments that hide the verb
+    ["/usr/bin/systemctl", "--ho=root@evil", "start", "x.service"],
+    ["/usr/bin/systemctl", "-Hroot@evil", "start", "x.service"],
+    ["/usr/bin/systemctl", "--roo=/tmp", "start", "x.service"],
+    ["/usr/bin/systemctl", "-p", "Id", "show", "x.service"],
+    ["/usr/bin/systemctl", "status", "--", "--no-pager"],
+    ["/usr/bin/systemctl", "bind", "x.service", "/tmp/a", "/etc/a"],
+    ["/usr/bin/systemctl", "--no-pager", "set-environment", "LD_PRELOAD=/tmp/x.so"],
+    ["/usr/bin/systemctl", "daemon-reexec"],
+    ["/usr/bin/journalctl", "--no-pager", "--", "-u"],
+    ["/usr/bin/journalctl", "--no-pager", "--dir=/tmp/j"],
+    ["/usr/bin/journalctl", "--no-pager", "-D/tmp/j"],
+    ["/usr/bin/ip", "netns", "exec", "ns", "/usr/bin/id"],
+    ["/usr/bin/ip", "netns", "e", "ns", "/usr/bin/id"],
+    ["/usr/bin/ip", "vrf", "exec", "red", "/usr/bin/id"],
+    ["/usr/bin/ip", "-b", "/tmp/cmds"],
+    ["/usr/sbin/openfortivpn", "--pppd-plugin=/tmp/evil.so"],
+    ["/usr/sbin/openfortivpn", "--pppd-pl=/tmp/evil.so"],
+    ["/usr/sbin/openfortivpn", "--pinentry=/tmp/evil"],
+    ["/usr/sbin/openfortivpn", "-pSecret"],
+    ["/usr/sbin/openvpn", "--config", "/etc/openvpn/x.conf", "--up", "/tmp/evil"],
+    ["/usr/sbin/openvpn", "--log", "/etc/shadow"],
+    ["/usr/sbin/pppd", "call", "x"],
+    ["/usr/sbin/service", "ssh", "status"],
+    ["/usr/bin/dmesg", "-H"],
+    ["/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/usr/bin/bash"],
+    ["/usr/bin/run0"], ["/usr/bin/machinectl", "shell"], ["/usr/bin/setarch", "x86_64", "/bin/sh"],
+    ["/usr/bin/prlimit", "/bin/sh"], ["/usr/bin/chrt", "1", "/bin/sh"], ["/usr/bin/split"],
+    ["/usr/bin/sort"], ["/usr/bin/curl"], ["/usr/bin/tcpdump"], ["/usr/bin/pager"],
+    ["/usr/bin/systemd-tmpfiles", "--create"], ["/usr/sbin/modprobe", "x"],
 ])
 def test_shell_escape_reasons(argv):
     assert shell_escape_reason(argv[0], argv[1:]) is not None
@@ -171,6 +201,13 @@ def test_shell_escape_reasons(argv):
     ["/usr/bin/systemctl", "--no-pager", "status", "x.service"],
     ["/usr/bin/journalctl", "--no-pager", "-u", "x.service"],
     ["/usr/bin/id"], ["/usr/bin/uptime"],
+    ["/usr/bin/systemctl", "--no-pager", "show", "-a", "x.service"],
+    ["/usr/bin/systemctl", "--no-block", "restart", "openfortivpn@corp.service"],
+    ["/usr/bin/systemctl", "is-active", "--quiet", "x.service"],
+    ["/usr/bin/ip", "-br", "link", "show"],
+    ["/usr/sbin/openfortivpn", "-c", "/etc/openfortivpn/corp.conf"],
+    ["/usr/bin/dmesg", "--nopager", "-H"],
+    ["/usr/sbin/service", "ssh", "restart"],
 ])
 def test_harmless_commands_pass(argv):
     assert shell_escape_reason(argv[0], argv[1:]) is None
@@ -236,6 +273,59 @@ BAD = [
     ("systemctl-status-pager", {"commands": [["/usr/bin/systemctl", "status", "x.service"]]}, "commands[0]", "pager"),
     ("second-entry-named", {"commands": [["/usr/bin/id"], ["/usr/bin/dash"]]}, "commands[1]", "root shell"),
     ("writable-directory", "WRITABLE", "commands[0]", "writable by anyone but root"),
+    # principals sudoers would read as something other than one user or group
+    ("user-caps-alias", {"user": "ADMINS"}, "user", "alias"),
+    ("runas-caps-alias", {"runas": "OPERATORS"}, "runas", "alias"),
+    ("group-caps-alias", {"user": None, "group": "WHEEL"}, "group", "alias"),
+    ("user-Defaults", {"user": "Defaults"}, "user", "keyword"),
+    ("user-uid", {"user": "#0"}, "user", "plain user"),
+    ("runas-uid", {"runas": "#0"}, "runas", "plain user"),
+    ("user-netgroup", {"user": "+admins"}, "user", "plain user"),
+    ("group-percent", {"user": None, "group": "%sudo"}, "group", "plain user"),
+    ("user-negated", {"user": "!nobody"}, "user", "plain user"),
+    ("user-list", {"user": "nobody,root"}, "user", "plain user"),
+    ("user-colon", {"user": "nobody:ALL"}, "user", "plain user"),
+    ("user-equals", {"user": "nobody=ALL"}, "user", "plain user"),
+    ("user-space", {"user": "nobody ALL"}, "user", "plain user"),
+    ("user-lookalike", {"user": "nob\u043edy"}, "user", "plain user"),
+    ("user-trailing-newline", {"user": "nobody\n"}, "user", "single line"),
+    ("user-too-long", {"user": "u" * 40}, "user", "plain user"),
+    ("name-include", {"name": "@include"}, "name", "letters, digits"),
+    ("name-hash-include", {"name": "#include"}, "name", "letters, digits"),
+    ("name-lookalike", {"name": "c\u0456"}, "name", "letters, digits"),
+    ("name-trailing-newline", {"name": "ci\n"}, "name", "single line"),
+    ("name-too-long", {"name": "n" * 65}, "name", "at most 64"),
+    ("regex-arg", {"commands": [["/usr/bin/id", "^a.*$"]]}, "commands[0]", "wildcard"),
+    ("regex-arg-no-star", {"commands": [["/usr/bin/id", "^a$"]]}, "commands[0]", "cannot be written safely"),
+    ("lookalike-arg", {"commands": [["/usr/bin/id", "\u2010u"]]}, "commands[0]", "cannot be written safely"),
+    ("path-trailing-newline", {"commands": [["/usr/bin/id\n"]]}, "commands[0]", "single line"),
+    # option tricks that change what the granted binary does (binaries present on every host)
+    ("systemctl-host-abbrev", {"commands": [["/usr/bin/systemctl", "--ho=root@evil", "start", "x.service"]]},
+     "commands[0]", "not an option"),
+    ("systemctl-attached-host", {"commands": [["/usr/bin/systemctl", "-Hevil", "start", "x.service"]]},
+     "commands[0]", "not an option"),
+    ("systemctl-hidden-verb", {"commands": [["/usr/bin/systemctl", "-p", "Id", "show", "x.service"]]},
+     "commands[0]", "not an option"),
+    ("systemctl-set-env", {"commands": [["/usr/bin/systemctl", "set-environment", "A=b"]]},
+     "commands[0]", "arbitrary units"),
+    ("systemctl-reexec", {"commands": [["/usr/bin/systemctl", "daemon-reexec"]]}, "commands[0]", "arbitrary units"),
+    ("journalctl-after-dashdash", {"commands": [["/usr/bin/journalctl", "--", "--no-pager"]]},
+     "commands[0]", "pager"),
+    ("journalctl-directory", {"commands": [["/usr/bin/journalctl", "--no-pager", "--direc=/var/log"]]},
+     "commands[0]", "as root"),
+    ("ip-netns-exec", {"commands": [["/usr/bin/ip", "netns", "exec", "x", "/usr/bin/id"]]}, "commands[0]", "runs other"),
+    ("dmesg-pager", {"commands": [["/usr/bin/dmesg", "-H"]]}, "commands[0]", "pager"),
+    # files named in arguments must be out of the grantee's reach
+    ("relative-path-arg", {"commands": [["/usr/bin/id", "conf/x"]]}, "commands[0]", "relative path"),
+    ("url-arg", {"commands": [["/usr/bin/id", "http://x/y"]]}, "commands[0]", "relative path"),
+    ("dotdot-path-arg", {"commands": [["/usr/bin/id", "--config=/etc/../tmp/x"]]}, "commands[0]", "normalised"),
+    ("missing-file-in-tmp", {"commands": [["/usr/bin/id", "--config=/tmp/sb-no-such-file"]]},
+     "commands[0]", "can be written"),
+    ("short-option-path-in-tmp", {"commands": [["/usr/bin/id", "-c/tmp/sb-no-such-file"]]},
+     "commands[0]", "can be written"),
+    ("symlinked-dir-arg", {"commands": [["/usr/bin/id", "/bin/id"]]}, "commands[0]", "symlink"),
+    ("grantee-owned-arg", "GRANTEE_FILE", "commands[0]", "can be written"),
+    ("visudo-untrusted", "LOOSE_VISUDO", "visudo", "visudo"),
 ]
 
 
@@ -244,6 +334,19 @@ def test_bad_input_catalogue(run_module, env, snapshot_tree, case):
     _id, overrides, field, words = case
     if overrides == "WRITABLE":
         overrides = {"commands": [[_writable_binary(env.root)]]}
+    elif overrides == "GRANTEE_FILE":
+        conf = env.root / "grantee.conf"
+        conf.write_text("x\n")
+        os.chown(conf, 65534, 65534)  # nobody, the grantee
+        overrides = {"commands": [["/usr/bin/id", f"--config={conf}"]]}
+    elif overrides == "LOOSE_VISUDO":
+        loose = env.root / "loose"
+        loose.mkdir(mode=0o777)
+        os.chmod(loose, 0o777)
+        fake = loose / "visudo"
+        fake.write_text("#!/bin/sh\nexit 0\n")
+        fake.chmod(0o755)
+        overrides = {"visudo": str(fake)}
     before = snapshot_tree(str(env.root))
     result = run_module(sudoers_exact.main, env.args(**overrides), diff=True)
     assert result.get("failed"), result
@@ -277,3 +380,14 @@ def test_missing_grantee_is_a_warning_in_check_mode_only(run_module, env, snapsh
     assert snapshot_tree(str(env.dir)) == before
     result = run_module(sudoers_exact.main, env.args(user="not-created-yet"))
     assert result["failed"] and result["msg"].startswith("user:")
+
+
+def test_check_mode_leaves_no_temp_file_anywhere(run_module, env, snapshot_tree):
+    import glob
+    import tempfile
+
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "supervised-check-*")))
+    dir_before = snapshot_tree(str(env.dir))
+    run_module(sudoers_exact.main, env.args(), check_mode=True)
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "supervised-check-*"))) == before
+    assert snapshot_tree(str(env.dir)) == dir_before
