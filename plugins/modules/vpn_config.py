@@ -16,15 +16,19 @@ description:
     structured options, owned by root:root with mode 0600, in a directory owned by root with mode
     0700, through the collection's atomic file writer.
   - The module never writes a looser mode and has no option to ask for one. A missing directory is
-    created C(root:root 0700); an existing one owned by root but with a looser mode (Debian's
-    package ships C(/etc/openfortivpn) as 0755) is tightened to 0700 and reported as a change; a
-    directory owned by anyone else, a symlink, or a directory below one writable by others (without
-    the sticky bit) is refused.
+    created C(root:root 0700); an existing directory named C(openfortivpn) owned by root but with a
+    looser mode (Debian's package ships C(/etc/openfortivpn) as 0755) is tightened to 0700 and
+    reported as a change. Any other existing directory (say C(/etc) for O(path=/etc/corp.conf)) is
+    never changed. A directory owned by anyone else, a symlink, or a directory that is or lies below
+    one writable by others (without the sticky bit) is refused.
+  - The file name must end in C(.conf).
+  - O(ca_file), O(user_cert) and O(user_key) must not be replaceable by anyone but root (whoever can
+    replace the CA bundle can impersonate the gateway); a world-readable O(user_key) is refused.
   - Keys that let whoever writes the file run code or write files as root (C(pppd-plugin),
     C(pppd-log), C(pppd-call), C(pppd-ipparam), C(pinentry)) are refused, as are keys openfortivpn
     does not know (openfortivpn refuses to start on an unknown key).
-  - The password (and C(otp), C(pem-passphrase) given in O(extra)) never appears in the output or
-    the diff.
+  - O(password), O(otp) and O(pem_passphrase) never appear in the output, the diff or the host's
+    log. Values in O(extra) are not secret and are shown.
 extends_documentation_fragment:
   - supervised.background.attributes
 attributes:
@@ -61,6 +65,12 @@ options:
   password:
     description: VPN account password. Never shown in output or diff.
     type: str
+  otp:
+    description: One-time password (C(otp) key). Never shown in output or diff.
+    type: str
+  pem_passphrase:
+    description: Passphrase of an encrypted O(user_key) (C(pem-passphrase) key). Never shown in output or diff.
+    type: str
   realm:
     description: Authentication realm.
     type: str
@@ -73,7 +83,10 @@ options:
     description: Absolute path of a PEM CA bundle used instead of the system store.
     type: path
   user_cert:
-    description: Absolute path of a PEM client certificate, or a C(pkcs11:) URI.
+    description:
+      - Absolute path of a PEM client certificate, or a C(pkcs11:) URI.
+      - A URI with C(module-path) or C(module-name) (loads a library as root) or C(pin-value) or
+        C(pin-source) (a secret in a non-secret option) is refused.
     type: str
   user_key:
     description: Absolute path of the PEM key for O(user_cert).
@@ -96,12 +109,12 @@ options:
   extra:
     description:
       - Other openfortivpn configuration keys, written as C(key = value); booleans as C(1)/C(0).
-      - 'Allowed keys: C(otp), C(otp-prompt), C(otp-delay), C(no-ftm-push), C(pem-passphrase),
-        C(use-resolvconf), C(use-syslog), C(insecure-ssl), C(cipher-list), C(min-tls),
+      - 'Allowed keys: C(otp-prompt), C(otp-delay), C(no-ftm-push), C(use-resolvconf), C(use-syslog), C(insecure-ssl), C(cipher-list), C(min-tls),
         C(seclevel-1), C(user-agent), C(hostcheck), C(check-virtual-desktop), C(sni),
         C(pppd-ifname), C(pppd-accept-remote). C(sni) and C(pppd-accept-remote) need
         openfortivpn 1.20 or later (older versions refuse the whole file).'
-      - Keys with an option of their own (C(host), C(password)...) must use that option.
+      - Keys with an option of their own (C(host), C(password), C(otp), C(pem-passphrase)...) must use
+        that option. Values given here are not secret (they are shown in output and logs).
       - C(pppd-plugin), C(pppd-log), C(pppd-call), C(pppd-ipparam) and C(pinentry) are refused
         because they let the file's writer run code or write files as root.
     type: dict
@@ -156,6 +169,9 @@ SECRET_KEYS = frozenset({"password", "otp", "pem-passphrase"})
 _HOST_RE = re.compile(r"^[A-Za-z0-9._:-]+$")
 _DIGEST_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,15}$")
+_EXTRA_KEY_RE = re.compile(r"[a-z0-9-]+")
+# pkcs11 URI attributes that load a library (code as root) or carry a secret in a shown option.
+_PKCS11_REFUSED = ("module-path", "module-name", "pin-value", "pin-source")
 
 # Keys refused in `extra` because they let the writer of the file act as root.
 DANGEROUS_KEYS = {
@@ -172,19 +188,20 @@ STRUCTURED_KEYS = {
     "realm": "realm", "trusted-cert": "trusted_cert", "ca-file": "ca_file", "user-cert": "user_cert",
     "user-key": "user_key", "set-dns": "set_dns", "set-routes": "set_routes",
     "pppd-use-peerdns": "pppd_use_peerdns", "half-internet-routes": "half_internet_routes",
-    "persistent": "persistent",
+    "persistent": "persistent", "otp": "otp", "pem-passphrase": "pem_passphrase",
 }
 # Other keys openfortivpn's config parser knows, with the kind of value each takes.
 EXTRA_KEYS = {
-    "otp": "secret", "otp-prompt": "str", "otp-delay": "uint", "no-ftm-push": "bool",
-    "pem-passphrase": "secret", "use-resolvconf": "bool", "use-syslog": "bool",
+    "otp-prompt": "str", "otp-delay": "uint", "no-ftm-push": "bool", "use-resolvconf": "bool", "use-syslog": "bool",
     "insecure-ssl": "bool", "cipher-list": "str", "min-tls": "tls", "seclevel-1": "bool",
     "user-agent": "str", "hostcheck": "str", "check-virtual-desktop": "str", "sni": "host",
     "pppd-ifname": "ifname", "pppd-accept-remote": "bool",
 }
+# Keys whose values a diff may show.
+SHOWN_KEYS = frozenset(set(STRUCTURED_KEYS) | set(EXTRA_KEYS)) - SECRET_KEYS
 # Order the structured options are written in.
-ORDER = ["host", "port", "username", "password", "realm", "trusted-cert", "ca-file", "user-cert",
-         "user-key", "set-dns", "set-routes", "pppd-use-peerdns", "half-internet-routes", "persistent"]
+ORDER = ["host", "port", "username", "password", "otp", "realm", "trusted-cert", "ca-file", "user-cert",
+         "user-key", "pem-passphrase", "set-dns", "set-routes", "pppd-use-peerdns", "half-internet-routes", "persistent"]
 
 
 def text_value(field, value, maximum=None, secret=False):
@@ -233,7 +250,10 @@ def uint_value(field, value, maximum=4294967295, minimum=0):
 
 
 def redact(text):
-    """Replace the value of every secret key line in a config text (used for diffs)."""
+    """Hide every value but the ones this module knows are not secret (used for diffs).
+
+    The file before a run may have been edited by hand: unknown keys, comments and odd lines can
+    hold a secret as well, so only known non-secret keys and this module's header are shown."""
     if text is None:
         return None
     if isinstance(text, bytes):
@@ -241,10 +261,17 @@ def redact(text):
     out = []
     for line in text.splitlines(keepends=True):
         key, sep, _value = line.partition("=")
-        if sep and key.strip() in SECRET_KEYS and not line.lstrip().startswith("#"):
+        stripped = line.strip()
+        if line == HEADER or not stripped:
+            out.append(line)
+        elif stripped.startswith("#"):
+            out.append(f"# {REDACTED}\n")
+        elif sep and key.strip() in SHOWN_KEYS:
+            out.append(line if line.endswith("\n") else line + "\n")
+        elif sep:
             out.append(f"{key.rstrip()} = {REDACTED}\n")
         else:
-            out.append(line)
+            out.append(f"{REDACTED}\n")
     return "".join(out)
 
 
@@ -264,6 +291,11 @@ class VpnConfig:
             path = f"/etc/openfortivpn/{p['name']}.conf"
         if path.endswith("/"):
             raise InputError(f"path: '{path}' names a directory, not a file")
+        if not path.endswith(".conf") or path.endswith("/.conf"):
+            raise InputError(
+                f"path: '{path}' must name a '.conf' file (a file in another place, such as a shell "
+                "snippet or a cron/sudoers/apt directory, would be read as something else)"
+            )
         return path
 
     def _entries(self):
@@ -276,9 +308,10 @@ class VpnConfig:
         values["port"] = uint_value("port", p["port"], 65535, 1)
         if p["username"] is not None:
             values["username"] = text_value("username", p["username"], 64)
-        if p["password"] is not None:
-            values["password"] = text_value("password", p["password"], 255, secret=True)
-            self.secrets.append(values["password"])
+        for option, key in (("password", "password"), ("otp", "otp"), ("pem_passphrase", "pem-passphrase")):
+            if p[option] is not None:
+                values[key] = text_value(option, p[option], 255, secret=True)
+                self.secrets.append(values[key])
         if p["realm"] is not None:
             values["realm"] = text_value("realm", p["realm"], 63)
         certs = []
@@ -293,14 +326,24 @@ class VpnConfig:
         if certs:
             values["trusted-cert"] = certs
         if p["ca_file"] is not None:
-            values["ca-file"] = absolute_path("ca_file", p["ca_file"])
+            values["ca-file"] = self._trusted_input("ca_file", p["ca_file"])
         if p["user_cert"] is not None:
             cert = text_value("user_cert", p["user_cert"])
-            if not cert.startswith("pkcs11:"):
-                absolute_path("user_cert", cert)
+            if cert.startswith("pkcs11:"):
+                attributes = [part.split("=", 1)[0].strip().lower()
+                              for part in re.split(r"[;?&]", cert[len("pkcs11:"):])]
+                for name in _PKCS11_REFUSED:
+                    if name in attributes:
+                        raise InputError(
+                            f"user_cert: the pkcs11 URI attribute '{name}' is refused (module-path and "
+                            "module-name load a library as root; pin-value and pin-source put a secret "
+                            "where it is shown)"
+                        )
+            else:
+                self._trusted_input("user_cert", cert)
             values["user-cert"] = cert
         if p["user_key"] is not None:
-            values["user-key"] = absolute_path("user_key", p["user_key"])
+            values["user-key"] = self._trusted_input("user_key", p["user_key"], private=True)
         for option in ("set_dns", "set_routes", "pppd_use_peerdns", "half_internet_routes"):
             if p[option] is not None:
                 values[option.replace("_", "-")] = bool_value(option, p[option])
@@ -317,9 +360,45 @@ class VpnConfig:
             entries.append((key, self._extra(key, p["extra"][key])))
         return entries
 
+    def _trusted_input(self, field, path, private=False):
+        """A file openfortivpn reads as root must not be replaceable by anyone else: a CA bundle
+        another user can write lets them impersonate the gateway."""
+        absolute_path(field, path)
+        single_line(field, path)
+        if not re.fullmatch(r"/[A-Za-z0-9@%+._/:-]+", path):
+            raise InputError(f"{field}: '{path}' may only use letters, digits and @ % + . / _ : -")
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self.module.warn(f"{field}: '{path}' does not exist yet; openfortivpn will fail until it does")
+            st = None
+        except OSError as exc:
+            raise InputError(f"{field}: '{path}' cannot be inspected: {exc.strerror}") from None
+        if st is not None:
+            if stat.S_ISLNK(st.st_mode):
+                raise InputError(f"{field}: '{path}' is a symlink; name the real file")
+            if not stat.S_ISREG(st.st_mode):
+                raise InputError(f"{field}: '{path}' is not a regular file")
+            if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+                raise InputError(
+                    f"{field}: '{path}' is owned by uid {st.st_uid} with mode "
+                    f"{stat.S_IMODE(st.st_mode):04o}; someone other than root could replace it "
+                    "(keep it root-owned and not group/world writable)"
+                )
+            if private and st.st_mode & 0o004:
+                raise InputError(
+                    f"{field}: '{path}' is readable by everyone (mode {stat.S_IMODE(st.st_mode):04o}); "
+                    "a private key must not be"
+                )
+        try:
+            safe_file.check_trusted_directory(os.path.dirname(path))
+        except safe_file.FileError as err:
+            raise InputError(f"{field}: {err}") from None
+        return path
+
     def _extra(self, key, value):
         field = f"extra.{key}"
-        if not isinstance(key, str) or not re.match(r"^[a-z0-9-]+$", key):
+        if not isinstance(key, str) or not _EXTRA_KEY_RE.fullmatch(key):
             raise InputError(f"extra: '{key}' is not an openfortivpn key (lower-case letters, digits and '-')")
         if key in DANGEROUS_KEYS:
             raise InputError(f"{field}: refused because {DANGEROUS_KEYS[key]}")
@@ -337,13 +416,6 @@ class VpnConfig:
             return bool_value(field, value)
         if kind == "uint":
             return uint_value(field, value)
-        if kind == "secret":
-            if isinstance(value, (bool, dict, list)):
-                raise InputError(f"{field}: must be a string")
-            self.module.no_log_values.add(str(value))
-            text = text_value(field, value, 255, secret=True)
-            self.secrets.append(text)
-            return text
         text = text_value(field, value, 255)
         if kind == "tls" and text not in ("1.0", "1.1", "1.2", "1.3"):
             raise InputError(f"{field}: '{text}' must be one of 1.0, 1.1, 1.2, 1.3 (quote it in YAML)")
@@ -371,9 +443,18 @@ class VpnConfig:
                 )
         try:
             safe_file.check_trusted_directory(os.path.dirname(directory))
+            if st is not None and not self._dedicated(directory):
+                # Not ours to tighten: it must already be safe as it is.
+                safe_file.check_trusted_directory(directory)
         except safe_file.FileError as err:
             raise InputError(f"path: {err}; the config could be swapped") from None
         return st is None
+
+    @staticmethod
+    def _dedicated(directory):
+        """Only a directory of openfortivpn's own is created or tightened to 0700; a shared one
+        (/etc, /root...) is left exactly as it is."""
+        return os.path.basename(directory.rstrip("/")) == "openfortivpn"
 
     def run(self):
         p = self.params
@@ -399,7 +480,9 @@ class VpnConfig:
 
             content = HEADER + "".join(f"{key} = {value}\n" for key, value in entries)
             redacted_after = redact(content)
-            dir_changed = safe_file.ensure_directory(self.module, directory, "root", "root", 0o700)
+            dir_changed = False
+            if missing or self._dedicated(directory):
+                dir_changed = safe_file.ensure_directory(self.module, directory, "root", "root", 0o700)
             if missing and self.module.check_mode:
                 result["changed"] = True
                 if self.module._diff:
@@ -431,6 +514,8 @@ def main():
             port=dict(type="int", default=443),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
+            otp=dict(type="str", no_log=True),
+            pem_passphrase=dict(type="str", no_log=True),
             realm=dict(type="str"),
             trusted_cert=dict(type="list", elements="str", default=[]),
             ca_file=dict(type="path"),

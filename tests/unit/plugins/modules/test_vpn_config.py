@@ -59,13 +59,28 @@ def test_renders_every_option_root_only(run_module, target):
 
 def test_password_change_diff_is_redacted_both_sides(run_module, target):
     run_module(vpn_config.main, args(target))
-    result = run_module(vpn_config.main, args(target, password="other-secret", extra={"otp": "123456"}),
-                        diff=True)
+    result = run_module(vpn_config.main, args(target, password="other-secret", otp="123456",
+                                              pem_passphrase="pem-secret"), diff=True)
     dumped = json.dumps(result)
     assert result["changed"] is True
     assert SECRET not in dumped and "other-secret" not in dumped and "123456" not in dumped
+    assert "pem-secret" not in dumped
     assert result["diff"]["before"].count("********") == 1
-    assert result["diff"]["after"].count("********") == 2
+    assert result["diff"]["after"].count("********") == 3
+    assert "otp = ********" in result["diff"]["after"]
+
+
+def test_hand_edited_secrets_stay_hidden_in_the_diff(run_module, target):
+    """A file edited by hand may hold secrets under keys, comments or lines the module does not know."""
+    run_module(vpn_config.main, args(target))
+    target.write_text("host = old.example.com\nPassword = hand-secret-1\n# pw was hand-secret-2\n"
+                      "hand-secret-3\npin = hand-secret-4\n")
+    result = run_module(vpn_config.main, args(target), diff=True)
+    dumped = json.dumps(result)
+    assert result["changed"] is True
+    for n in range(1, 5):
+        assert f"hand-secret-{n}" not in dumped
+    assert "host = old.example.com" in result["diff"]["before"]
 
 
 def test_default_path_from_name(run_module):
@@ -107,8 +122,37 @@ def test_absent_removes_file_keeps_directory(run_module, target):
 
 
 def test_redact():
-    text = "host = a\npassword = x\n# password = y\npem-passphrase=z\n"
-    assert redact(text) == "host = a\npassword = ********\n# password = y\npem-passphrase = ********\n"
+    text = "host = a\npassword = x\n# password = y\npem-passphrase=z\nrealm = r\n"
+    assert redact(text) == "host = a\npassword = ********\n# ********\npem-passphrase = ********\nrealm = r\n"
+
+
+def test_shared_directory_is_never_tightened(run_module, tmp_path):
+    shared = tmp_path / "etc"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    (shared / "other").write_text("keep\n")
+    result = run_module(vpn_config.main, args(shared / "corp.conf"))
+    assert result["changed"] is True, result
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert stat.S_IMODE((shared / "corp.conf").stat().st_mode) == 0o600
+
+
+def test_shared_directory_writable_by_others_is_refused(run_module, tmp_path, snapshot_tree):
+    shared = tmp_path / "etc"
+    shared.mkdir()
+    os.chmod(shared, 0o775)
+    before = snapshot_tree(str(tmp_path))
+    result = run_module(vpn_config.main, args(shared / "corp.conf"))
+    assert result["failed"] and result["msg"].startswith("path:"), result
+    assert snapshot_tree(str(tmp_path)) == before
+
+
+def test_missing_ca_file_is_a_warning(run_module, target):
+    from ansible.module_utils.common import warnings
+
+    result = run_module(vpn_config.main, args(target, ca_file="/etc/ssl/sb-no-such-ca.pem"))
+    assert result["changed"] is True
+    assert any("ca_file" in str(w) for w in warnings.get_warning_messages())
 
 
 BAD = [
@@ -146,9 +190,63 @@ BAD = [
     ("extra-min-tls", {"extra": {"min-tls": "1.5"}}, "extra.min-tls", "one of"),
     ("extra-ifname", {"extra": {"pppd-ifname": "ppp0; rm"}}, "extra.pppd-ifname", "interface"),
     ("extra-newline", {"extra": {"user-agent": "a\npppd-plugin = /x"}}, "extra.user-agent", "single line"),
-    ("extra-otp-newline", {"extra": {"otp": "1\n2"}}, "extra.otp", "single line"),
+    ("extra-otp", {"extra": {"otp": "123456"}}, "extra.otp", "option 'otp'"),
+    ("extra-pem", {"extra": {"pem-passphrase": "x"}}, "extra.pem-passphrase", "option 'pem_passphrase'"),
+    ("otp-newline", {"otp": "1\npppd-plugin = /tmp/x.so"}, "otp", "single line"),
+    ("pem-newline", {"pem_passphrase": "p\rq"}, "pem_passphrase", "single line"),
+    ("extra-plugin-upper", {"extra": {"PPPD-PLUGIN": "/tmp/evil.so"}}, "extra", "not an openfortivpn key"),
+    ("extra-plugin-underscore", {"extra": {"pppd_plugin": "/tmp/evil.so"}}, "extra", "not an openfortivpn key"),
+    ("extra-plugin-lead-space", {"extra": {" pppd-plugin": "/tmp/evil.so"}}, "extra", "not an openfortivpn key"),
+    ("extra-plugin-trail-space", {"extra": {"pppd-plugin ": "/tmp/evil.so"}}, "extra", "not an openfortivpn key"),
+    ("extra-plugin-newline-key", {"extra": {"pppd-plugin\n": "/tmp/evil.so"}}, "extra", "not an openfortivpn key"),
+    ("extra-key-with-equals", {"extra": {"user-agent = x\npppd-plugin": "/x"}}, "extra", "not an openfortivpn key"),
+    ("extra-ppp-system", {"extra": {"ppp-system": "x"}}, "extra.ppp-system", "FreeBSD"),
+    ("realm-cr", {"realm": "eng\rpppd-plugin = /x"}, "realm", "single line"),
+    ("host-injects-key", {"host": "vpn = x"}, "host", "not a host"),
+    ("path-not-conf", {"path": "/etc/profile.d/corp.sh"}, "path", ".conf"),
+    ("path-dotconf-only", {"path": "/etc/openfortivpn/.conf"}, "path", ".conf"),
+    ("pkcs11-module-path", {"user_cert": "pkcs11:token=a;object=b?module-path=/tmp/evil.so"},
+     "user_cert", "module-path"),
+    ("pkcs11-module-name", {"user_cert": "pkcs11:token=a?Module-Name=evil"}, "user_cert", "module-name"),
+    ("pkcs11-pin-value", {"user_cert": "pkcs11:token=a?pin-value=4711"}, "user_cert", "pin-value"),
+    ("ca-world-writable", "CA_WORLD_WRITABLE", "ca_file", "replace"),
+    ("ca-owned-by-user", "CA_OWNED_BY_USER", "ca_file", "uid 65534"),
+    ("ca-symlink", "CA_SYMLINK", "ca_file", "symlink"),
+    ("ca-in-loose-dir", "CA_LOOSE_DIR", "ca_file", "directory"),
+    ("cert-world-writable", "CERT_WORLD_WRITABLE", "user_cert", "replace"),
+    ("key-world-readable", "KEY_WORLD_READABLE", "user_key", "readable by everyone"),
     ("extra-no-value", {"extra": {"otp-delay": None}}, "extra.otp-delay", "value"),
 ]
+
+
+def _file_case(base, case):
+    """Files openfortivpn would read as root, in states someone other than root could change."""
+    base.mkdir(mode=0o755, exist_ok=True)
+    pem = base / "file.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    os.chmod(pem, 0o644)
+    if case == "CA_WORLD_WRITABLE":
+        os.chmod(pem, 0o666)
+        return {"ca_file": str(pem)}
+    if case == "CA_OWNED_BY_USER":
+        os.chown(pem, 65534, 65534)
+        return {"ca_file": str(pem)}
+    if case == "CA_SYMLINK":
+        os.symlink(pem, base / "link.pem")
+        return {"ca_file": str(base / "link.pem")}
+    if case == "CA_LOOSE_DIR":
+        loose = base / "loose"
+        loose.mkdir()
+        os.chmod(loose, 0o777)
+        (loose / "ca.pem").write_text("x\n")
+        return {"ca_file": str(loose / "ca.pem")}
+    if case == "CERT_WORLD_WRITABLE":
+        os.chmod(pem, 0o646)
+        return {"user_cert": str(pem)}
+    if case == "KEY_WORLD_READABLE":
+        os.chmod(pem, 0o644)
+        return {"user_key": str(pem)}
+    raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
@@ -156,6 +254,9 @@ def test_bad_input_catalogue(run_module, target, snapshot_tree, case):
     _id, overrides, field, words = case
     root = str(target.parent.parent)
     before = snapshot_tree(root)
+    if isinstance(overrides, str) and overrides != "NOPATH":
+        overrides = _file_case(target.parent.parent / "inputs", overrides)
+        before = snapshot_tree(root)
     if overrides == "NOPATH":
         module_args = {"host": "vpn.example.com"}
     else:
@@ -164,8 +265,10 @@ def test_bad_input_catalogue(run_module, target, snapshot_tree, case):
             module_args.pop("path", None)
     result = run_module(vpn_config.main, module_args, diff=True)
     assert result.get("failed"), result
-    assert field in result["msg"].split(":")[0] or result["msg"].startswith(f"{field}:") or \
-        field in result["msg"], result["msg"]
+    if _id in ("no-name-no-path", "no-host"):  # Ansible's own required-option messages
+        assert field in result["msg"], result["msg"]
+    else:
+        assert result["msg"].startswith(f"{field}:"), result["msg"]
     assert words in result["msg"], result["msg"]
     assert SECRET not in json.dumps(result)
     assert snapshot_tree(root) == before
