@@ -441,6 +441,12 @@ class VpnConfig:
                     f"path: directory '{directory}' is owned by uid {st.st_uid}, not root; its owner "
                     "could read or swap the credentials"
                 )
+            if st.st_mode & 0o022 and not self._dedicated(directory):
+                # Sticky or not (/tmp), others could plant the file name before us or after a removal.
+                raise InputError(
+                    f"path: directory '{directory}' is writable by others (mode "
+                    f"{stat.S_IMODE(st.st_mode):04o}); keep the credentials in a directory only root can change"
+                )
         try:
             safe_file.check_trusted_directory(os.path.dirname(directory))
             if st is not None and not self._dedicated(directory):

@@ -214,18 +214,28 @@ BAD_ATTEMPTS = [
     ("systemctl edit", {"commands": [[SYSTEMCTL, "edit", UNIT]]}, "systemctl edit"),
     ("space inside an argument", {"commands": [[SYSTEMCTL, "start", f"{UNIT} ssh.service"]]},
      "cannot be written safely"),
+    # systemctl takes abbreviated long options: --ho= is --host=, --roo= is --root=
+    ("systemctl --host abbreviated", {"commands": [[SYSTEMCTL, "--ho=root@evil", "start", UNIT]]},
+     "not an option"),
+    ("systemctl -H attached", {"commands": [[SYSTEMCTL, "-Hroot@evil", "start", UNIT]]}, "not an option"),
+    ("all-capitals name is an alias", {"user": "RUNNERS"}, "alias"),
+    ("runas alias", {"runas": "OPERATORS"}, "alias"),
+    ("config file the runner owns", {"commands": [[SYSTEMCTL, "start", UNIT],
+                                                  ["/usr/bin/id", "--config=/home/gitlab-runner/x.conf"]]},
+     "can be written"),
+    ("ip netns exec", {"commands": [["/usr/bin/ip", "netns", "exec", "x", "/usr/bin/id"]]}, "runs other"),
 ]
 
 
-def run_module(host, args, check=False):
-    """Run sudoers_exact in a real one-task play against this host; return (play rc, task result).
+def run_module(host, args, check=False, module="sudoers_exact"):
+    """Run a module in a real one-task play against this host; return (play rc, task result).
 
     A play rather than testinfra's ad-hoc helper: its rc is exactly what a user's play would get,
     and the json callback keeps the task's 'failed' flag."""
     name = host.backend.get_hostname()
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or host.backend.ansible_runner.inventory_file
     play = [{"name": "Attempt a sudo rule", "hosts": name, "gather_facts": False,
-             "tasks": [{"name": "sudoers_exact", "supervised.background.sudoers_exact": args}]}]
+             "tasks": [{"name": module, f"supervised.background.{module}": args}]}]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "attempt.yml")
         with open(path, "w", encoding="utf-8") as handle:
@@ -300,3 +310,45 @@ def test_converged_rule_is_idempotent(host):
     rc, result = run_module(host, {"name": "ci-runner-vpn", "user": RUNNER,
                                    "commands": [[SYSTEMCTL, "start", UNIT], f"{SYSTEMCTL} stop {UNIT}"]})
     assert rc == 0 and result.get("changed") is False, result
+
+
+VPN_SECRETS = {"password": "leak-canary-pw-5150", "otp": "leak-canary-otp-8086",
+               "pem_passphrase": "leak-canary-pem-6502"}
+
+
+def test_vpn_secrets_never_leave_the_file(host):
+    """At -vvv --diff, in a refused task, in the host's journal and in temp files: the secrets
+    appear only in the root-only file itself."""
+    name = host.backend.get_hostname()
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or host.backend.ansible_runner.inventory_file
+    base = {"path": "/etc/openfortivpn/leak.conf", "host": "vpn.example.com", "username": "ci-bot"}
+    tasks = [
+        {"name": "write", "supervised.background.vpn_config": dict(base, **VPN_SECRETS)},
+        {"name": "refused", "ignore_errors": True,
+         "supervised.background.vpn_config": dict(base, **VPN_SECRETS, extra={"pppd_plugin": "/tmp/x.so"})},
+        {"name": "change", "supervised.background.vpn_config": dict(base, **{k: v + "-2" for k, v in VPN_SECRETS.items()})},
+    ]
+    play = [{"name": "Leak check", "hosts": name, "gather_facts": False, "tasks": tasks}]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "leak.yml")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(play, handle)
+        env = dict(os.environ, ANSIBLE_FORCE_COLOR="0")
+        proc = subprocess.run(["ansible-playbook", "-vvv", "--diff", "-i", inventory, path],
+                              capture_output=True, text=True, env=env, check=False)
+    try:
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        output = proc.stdout + proc.stderr
+        assert "pppd_plugin" in output  # the refused task really ran
+        for secret in VPN_SECRETS.values():
+            assert secret not in output
+        journal = host.run("journalctl --no-pager -o cat").stdout
+        for secret in VPN_SECRETS.values():
+            assert secret not in journal
+        text = host.file("/etc/openfortivpn/leak.conf").content_string
+        assert "password = leak-canary-pw-5150-2" in text and "otp = leak-canary-otp-8086-2" in text
+        found = host.run("grep -rl leak-canary / --exclude-dir=proc --exclude-dir=sys "
+                         "--exclude-dir=dev 2>/dev/null").stdout.split()
+        assert found == ["/etc/openfortivpn/leak.conf"], found
+    finally:
+        host.run("rm -f /etc/openfortivpn/leak.conf")

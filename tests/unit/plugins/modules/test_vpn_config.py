@@ -147,6 +147,17 @@ def test_shared_directory_writable_by_others_is_refused(run_module, tmp_path, sn
     assert snapshot_tree(str(tmp_path)) == before
 
 
+def test_sticky_world_writable_directory_is_refused(run_module, tmp_path, snapshot_tree):
+    shared = tmp_path / "tmpish"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    before = snapshot_tree(str(tmp_path))
+    result = run_module(vpn_config.main, args(shared / "corp.conf"))
+    assert result["failed"] and result["msg"].startswith("path:") and "writable by others" in result["msg"]
+    assert SECRET not in json.dumps(result)
+    assert snapshot_tree(str(tmp_path)) == before
+
+
 def test_missing_ca_file_is_a_warning(run_module, target):
     from ansible.module_utils.common import warnings
 
