@@ -90,7 +90,8 @@ options:
     type: path
 notes:
   - The grantee (user or group) must exist, so that the module can prove it cannot write the binary.
-  - POSIX ACLs on the binary or its directories are not inspected.
+  - Write access through a POSIX ACL shows in the group write bit (the ACL mask), which is refused
+    on the binary and its directories, and on files named in arguments that carry an ACL.
 seealso:
   - name: Sudoers pitfalls and this module
     description: docs/sudoers.md in the collection.
@@ -226,6 +227,13 @@ REFUSED_OPTIONS = {
                  "--log", "--log-append", "--writepid", "--status", "--cd", "--management",
                  "--tmp-dir", "--askpass", "--auth-user-pass"}, set()),
 }
+
+
+def _has_acl(path):
+    try:
+        return bool(os.getxattr(path, "system.posix_acl_access", follow_symlinks=False))
+    except OSError:
+        return False
 
 
 def _long_option_hit(arg, names):
@@ -521,9 +529,12 @@ class SudoersExact:
             sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
             # In a sticky directory others cannot replace an existing entry, but can create a
             # missing one (or plant a link there) first.
+            # With a POSIX ACL the group bits are the ACL mask: group write then may mean any
+            # named user or group.
             writable = (uid is not None and st.st_uid == uid) or \
                 (mode & 0o002 and not (sticky_dir and exists)) or \
-                (mode & 0o020 and st.st_gid in gids and not (sticky_dir and exists))
+                (mode & 0o020 and (st.st_gid in gids or _has_acl(current))
+                 and not (sticky_dir and exists))
             if stat.S_ISLNK(st.st_mode):
                 raise InputError(
                     f"{field}: '{current}' (from argument '{arg}') is a symlink; name the real path"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 
 import pytest
 
@@ -325,6 +326,7 @@ BAD = [
      "commands[0]", "can be written"),
     ("symlinked-dir-arg", {"commands": [["/usr/bin/id", "/bin/id"]]}, "commands[0]", "symlink"),
     ("grantee-owned-arg", "GRANTEE_FILE", "commands[0]", "can be written"),
+    ("acl-writable-arg", "ACL_FILE", "commands[0]", "can be written"),
     ("visudo-untrusted", "LOOSE_VISUDO", "visudo", "visudo"),
 ]
 
@@ -338,6 +340,19 @@ def test_bad_input_catalogue(run_module, env, snapshot_tree, case):
         conf = env.root / "grantee.conf"
         conf.write_text("x\n")
         os.chown(conf, 65534, 65534)  # nobody, the grantee
+        overrides = {"commands": [["/usr/bin/id", f"--config={conf}"]]}
+    elif overrides == "ACL_FILE":
+        conf = env.root / "acl.conf"
+        conf.write_text("x\n")
+        conf.chmod(0o644)
+        # user:nobody:rw- through a POSIX ACL (mask rw-): the mode shows 0664, the group is root's
+        entries = [(1, 6, 0xFFFFFFFF), (2, 6, 65534), (4, 4, 0xFFFFFFFF), (0x10, 6, 0xFFFFFFFF),
+                   (0x20, 4, 0xFFFFFFFF)]
+        acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+        try:
+            os.setxattr(conf, "system.posix_acl_access", acl)
+        except OSError:
+            pytest.skip("no POSIX ACL support on this filesystem")
         overrides = {"commands": [["/usr/bin/id", f"--config={conf}"]]}
     elif overrides == "LOOSE_VISUDO":
         loose = env.root / "loose"
