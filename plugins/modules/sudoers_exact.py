@@ -229,6 +229,20 @@ REFUSED_OPTIONS = {
 }
 
 
+def _people(names):
+    """(uids, gids) of the named users and of every group any of them is in: what they can write."""
+    uids, gids = set(), set()
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        uids.add(entry.pw_uid)
+        gids.add(entry.pw_gid)
+    gids |= {g.gr_gid for g in grp.getgrall() if names & set(g.gr_mem)}
+    return uids, gids
+
+
 def _has_acl(path):
     try:
         return bool(os.getxattr(path, "system.posix_acl_access", follow_symlinks=False))
@@ -343,18 +357,23 @@ class SudoersExact:
         self._principal("runas", p["runas"])
         if field == "user":
             try:
-                entry = pwd.getpwnam(who)
-                grantee = (entry.pw_uid, {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if who in g.gr_mem})
+                is_root = pwd.getpwnam(who).pw_uid == 0
+                grantee = _people({who})
+                is_root = is_root or 0 in grantee[1]
             except KeyError:
-                grantee = self._missing("user", who)
+                grantee, is_root = self._missing("user", who), False
             principal = who
         else:
             try:
-                grantee = (None, {grp.getgrnam(who).gr_gid})
+                gid = grp.getgrnam(who).gr_gid
+                members = set(grp.getgrgid(gid).gr_mem) | {e.pw_name for e in pwd.getpwall() if e.pw_gid == gid}
+                uids, gids = _people(members)
+                # Any member may run the commands: what any of them can write is out.
+                grantee, is_root = (uids - {0}, gids | {gid}), gid == 0
             except KeyError:
-                grantee = self._missing("group", who)
+                grantee, is_root = self._missing("group", who), False
             principal = f"%{who}"
-        if grantee[0] == 0 or 0 in grantee[1]:
+        if is_root:
             raise InputError(f"{field}: '{who}' is root or in the root group; it needs no sudo rule")
         try:
             pwd.getpwnam(p["runas"])
@@ -386,7 +405,7 @@ class SudoersExact:
         if not self.module.check_mode:
             raise InputError(f"{field}: '{who}' does not exist on the host")
         self.module.warn(f"{field}: '{who}' does not exist yet; assuming an earlier task creates it")
-        return (None, set())
+        return (set(), set())
 
     @staticmethod
     def _principal(field, value):
@@ -513,7 +532,7 @@ class SudoersExact:
             )
         if any(part in (".", "..") for part in path.split("/")[1:]) or "//" in path:
             raise InputError(f"{field}: path in argument '{arg}' must be normalised (no '..', '.' or '//')")
-        uid, gids = grantee
+        uids, gids = grantee
         current = path.rstrip("/") or "/"
         exists = True
         while True:
@@ -531,7 +550,7 @@ class SudoersExact:
             # missing one (or plant a link there) first.
             # With a POSIX ACL the group bits are the ACL mask: group write then may mean any
             # named user or group.
-            writable = (uid is not None and st.st_uid == uid) or \
+            writable = (st.st_uid in uids and st.st_uid != 0) or \
                 (mode & 0o002 and not (sticky_dir and exists)) or \
                 (mode & 0o020 and (st.st_gid in gids or _has_acl(current))
                  and not (sticky_dir and exists))

@@ -327,6 +327,7 @@ BAD = [
     ("symlinked-dir-arg", {"commands": [["/usr/bin/id", "/bin/id"]]}, "commands[0]", "symlink"),
     ("grantee-owned-arg", "GRANTEE_FILE", "commands[0]", "can be written"),
     ("acl-writable-arg", "ACL_FILE", "commands[0]", "can be written"),
+    ("group-member-owned-arg", "GROUP_MEMBER_FILE", "commands[0]", "can be written"),
     ("visudo-untrusted", "LOOSE_VISUDO", "visudo", "visudo"),
 ]
 
@@ -341,6 +342,12 @@ def test_bad_input_catalogue(run_module, env, snapshot_tree, case):
         conf.write_text("x\n")
         os.chown(conf, 65534, 65534)  # nobody, the grantee
         overrides = {"commands": [["/usr/bin/id", f"--config={conf}"]]}
+    elif overrides == "GROUP_MEMBER_FILE":
+        conf = env.root / "member.conf"
+        conf.write_text("x\n")
+        conf.chmod(0o644)
+        os.chown(conf, 65534, 0)  # nobody, a member of nogroup through its primary group
+        overrides = {"user": None, "group": "nogroup", "commands": [["/usr/bin/id", f"--config={conf}"]]}
     elif overrides == "ACL_FILE":
         conf = env.root / "acl.conf"
         conf.write_text("x\n")
