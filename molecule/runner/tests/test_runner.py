@@ -337,3 +337,110 @@ def test_usage_errors(host):
         result = as_runner(host, script)
         assert result.rc in (2, 4), (script, result.stderr)
         assert needle in result.stderr, (script, result.stderr)
+
+
+# --- adversarial: hostile names, leases and environments ----------------------------------------
+
+def lease_files(host):
+    return sorted(host.run("ls -A /run/ci-tunnel").stdout.split())
+
+
+@pytest.mark.parametrize("name", [
+    "../etc", "a/b", "*", "a b", "-x", ".x", ":x", "a@b", "'a$b'", "'a\nb'", "'vpn1\n'", "''", "x" * 65,
+])
+def test_hostile_names_are_refused_before_anything_is_written(host, name):
+    before = lease_files(host)
+    result = as_runner(host, f"ci-tunnel up {name}")
+    assert result.rc == 2, (name, result.stderr)
+    assert "invalid tunnel name" in result.stderr or "usage:" in result.stderr, result.stderr
+    assert lease_files(host) == before
+
+
+def hostile_lease(host, content):
+    """Write /run/ci-tunnel/vpn1.lease as the runner user (who may write anything there)."""
+    run_ok(host, f"runuser -u {RUNNER} -- sh -c {shlex.quote(content)}")
+
+
+def assert_start_refused(host, needle):
+    result = host.run(f"systemctl start {unit('vpn1')}")
+    assert result.rc != 0, result.stdout
+    guard_log = run_ok(host, "journalctl -q -o cat --no-pager -n 20 -u ci-tunnel-guard@vpn1.service")
+    assert needle in guard_log, guard_log
+    assert_stopped(host, "vpn1")
+
+
+@pytest.mark.parametrize("content, needle", [
+    # init never exits: the tunnel would never be stopped.
+    ("printf '1 %s\\n' \"$(cut -d' ' -f22 /proc/1/stat)\" > /run/ci-tunnel/vpn1.lease", "names PID 1"),
+    # a live process of another user (journald, root): same, and not the job's.
+    ("p=$(pgrep -o systemd-journal); printf '%s %s\\n' $p \"$(cut -d' ' -f22 /proc/$p/stat)\""
+     " > /run/ci-tunnel/vpn1.lease", "does not belong to the lease's owner"),
+    ("printf 'rm -rf /\\n' > /run/ci-tunnel/vpn1.lease", "malformed line"),
+    ("printf '12 34; reboot\\n' > /run/ci-tunnel/vpn1.lease", "malformed line"),
+    ("head -c 100000 /dev/zero | tr '\\0' '1' > /run/ci-tunnel/vpn1.lease", "larger than 256 bytes"),
+    ("ln -sf /etc/passwd /run/ci-tunnel/vpn1.lease", "no lease"),
+])
+def test_guard_refuses_hostile_leases(host, content, needle):
+    try:
+        hostile_lease(host, content)
+        assert_start_refused(host, needle)
+    finally:
+        host.run("rm -f /run/ci-tunnel/vpn1.lease")
+
+
+def test_run_under_a_root_parent_owns_the_lease_alone(host):
+    """`runuser -u RUNNER ci-tunnel run` (parent is root's): the job still gets its tunnel."""
+    result = host.run(f"runuser -u {RUNNER} -- ci-tunnel run vpn1 -- systemctl is-active {unit('vpn1')}")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "active"
+    assert_stopped(host, "vpn1")
+    # `up` needs the job's own shell as owner; a root parent is refused before anything starts.
+    result = host.run(f"runuser -u {RUNNER} -- ci-tunnel up vpn1")
+    assert result.rc == 2, result.stderr
+    assert "does not run as" in result.stderr
+    assert_stopped(host, "vpn1")
+    assert not host.file("/run/ci-tunnel/vpn1.lease").exists
+
+
+def test_hostile_path_does_not_reach_the_helpers(host):
+    """ci-tunnel's own tools come from a fixed PATH; the user's PATH is kept for COMMAND only."""
+    evil = f"/home/{RUNNER}/evil"
+    setup = (
+        f"mkdir -p {evil} && rm -f {evil}/HIT && "
+        f"for t in sudo flock head timeout systemctl mktemp mv chmod id; do "
+        f"printf '#!/bin/sh\\ntouch {evil}/HIT\\n' > {evil}/$t && chmod 0755 {evil}/$t; done && "
+        f"printf '#!/bin/sh\\necho mytool-ran\\n' > {evil}/mytool && chmod 0755 {evil}/mytool"
+    )
+    run_ok(host, f"runuser -u {RUNNER} -- sh -c {shlex.quote(setup)}")
+    assert as_runner(host, f"PATH={evil}:$PATH; sudo -n -l >/dev/null; test -e {evil}/HIT").rc == 0
+    run_ok(host, f"rm -f {evil}/HIT")  # the fakes work: a helper found on PATH would leave HIT
+    result = as_runner(host, f"PATH={evil}:$PATH; ci-tunnel run vpn1 -- mytool")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "mytool-ran"
+    assert "tunnel vpn1 is up" in result.stderr
+    assert not host.file(f"{evil}/HIT").exists
+    assert_stopped(host, "vpn1")
+
+
+def test_planted_lock_symlink_is_refused(host):
+    try:
+        run_ok(host, f"runuser -u {RUNNER} -- ln -sf /home/{RUNNER}/.bashrc /run/ci-tunnel/vpn1.lock")
+        result = as_runner(host, "ci-tunnel run vpn1 -- true")
+        assert result.rc == 4, result.stderr
+        assert "symbolic link" in result.stderr
+        assert_stopped(host, "vpn1")
+    finally:
+        host.run("rm -f /run/ci-tunnel/vpn1.lock")
+
+
+def test_down_waits_for_the_lock_of_a_job_taking_over(host):
+    """`down` takes the same lock as `up`: while another call holds it, down does not touch the lease."""
+    start_job(host, "holder", "exec 9>>/run/ci-tunnel/vpn1.lock; flock 9; "
+                              f"touch {MARKS}/holder.up; sleep 3")
+    wait_mark(host, "holder")
+    result = as_runner(host, "time -p ci-tunnel down vpn1")
+    rc, log = job_result(host, "holder")
+    assert rc == 0, log
+    assert result.rc == 0, result.stderr
+    real = float(next(line.split()[1] for line in result.stderr.splitlines() if line.startswith("real")))
+    assert real >= 1.5, result.stderr
