@@ -312,6 +312,24 @@ def test_converged_rule_is_idempotent(host):
     assert rc == 0 and result.get("changed") is False, result
 
 
+def test_unit_file_the_runner_can_change_is_refused(host, denied):
+    """systemctl start runs what the unit file says: a drop-in the runner owns makes the grant a
+    root shell, so the module must ask the real systemd for the unit's files and refuse."""
+    dropin_dir = f"/etc/systemd/system/{UNIT}.d"
+    host.run(f"mkdir -p {dropin_dir} && printf '[Unit]\\n' > {dropin_dir}/runner.conf && "
+             f"chown {RUNNER} {dropin_dir}/runner.conf && systemctl daemon-reload")
+    try:
+        before = sudoers_snapshot(host)
+        rc, result = run_module(host, {"name": "ci-runner-vpn", "user": RUNNER,
+                                       "commands": [[SYSTEMCTL, "start", UNIT]]})
+        assert rc != 0 and result.get("failed") is True, result
+        assert f"unit '{UNIT}'" in result["msg"] and "runner.conf" in result["msg"], result
+        assert sudoers_snapshot(host) == before
+        denied("runner-owned unit drop-in")
+    finally:
+        host.run(f"rm -rf {dropin_dir} && systemctl daemon-reload")
+
+
 VPN_SECRETS = {"password": "leak-canary-pw-5150", "otp": "leak-canary-otp-8086",
                "pem_passphrase": "leak-canary-pem-6502"}
 

@@ -413,3 +413,27 @@ def test_check_mode_leaves_no_temp_file_anywhere(run_module, env, snapshot_tree)
     run_module(sudoers_exact.main, env.args(), check_mode=True)
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "supervised-check-*"))) == before
     assert snapshot_tree(str(env.dir)) == dir_before
+
+
+def test_unit_file_the_grantee_can_change_is_refused(run_module, env, snapshot_tree, monkeypatch):
+    """systemctl start runs whatever the unit says: a unit file or drop-in the grantee can change is
+    as good as a root shell. (systemd is stood in for here; molecule/access uses the real one.)"""
+    unit_dir = env.root / "system"
+    unit_dir.mkdir(mode=0o755)
+    fragment = unit_dir / "x.service"
+    fragment.write_text("[Service]\nExecStart=/usr/bin/id\n")
+    dropin = unit_dir / "override.conf"
+    dropin.write_text("[Service]\n")
+
+    def fake_show(_self, units, _props):
+        return {u: {"FragmentPath": str(fragment), "SourcePath": "", "DropInPaths": f"/dev/null {dropin}"}
+                for u in units}
+
+    monkeypatch.setattr(sudoers_exact.Systemd, "show", fake_show)
+    args = env.args(commands=[["/usr/bin/systemctl", "start", "x.service"]])
+    assert run_module(sudoers_exact.main, args, check_mode=True)["changed"] is True
+    os.chown(dropin, 65534, 65534)
+    before, calls = snapshot_tree(str(env.root)), env.calls()
+    result = run_module(sudoers_exact.main, args, diff=True)
+    assert result["failed"] and result["msg"].startswith("commands[0]: unit 'x.service'"), result
+    assert snapshot_tree(str(env.root)) == before and env.calls() == calls
