@@ -585,7 +585,7 @@ class SudoersExact:
             return
         try:
             shown = Systemd(self.module).show(units, ["FragmentPath", "SourcePath", "DropInPaths"])
-        except (SystemdError, OSError) as err:
+        except (SystemdError, OSError, ValueError) as err:
             self.module.warn(f"commands[{index}]: the unit files could not be inspected ({err})")
             return
         for unit, props in shown.items():
