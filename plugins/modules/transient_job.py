@@ -114,7 +114,10 @@ options:
     description:
       - Seconds to wait for the job to finish (O(state=started) with O(wait=true), or
         O(state=finished)). When it runs longer the task fails and says so; the job keeps
-        running unless O(stop_on_timeout=true). V(0) means do not wait (report the current state).
+        running unless O(stop_on_timeout=true).
+      - V(0) means do not wait - report the current state, with RV(running=true) and no failure
+        while the job still runs (O(stop_on_timeout) then does nothing); a finished job is
+        reported (and fails with O(fail_on_error)) as usual.
     type: int
     default: 3600
   stop_on_timeout:
@@ -493,7 +496,7 @@ class TransientJob:
             if any(c.isspace() for c in path):
                 raise validate.InputError(f"environment_files[{index}]: must not contain whitespace")
         properties = check_properties(p["properties"])
-        if p["invocation_id"] is not None and not _INVOCATION_RE.match(p["invocation_id"]):
+        if p["invocation_id"] is not None and not _INVOCATION_RE.fullmatch(p["invocation_id"]):
             raise validate.InputError("invocation_id: must be 32 lowercase hexadecimal characters")
         if p["timeout"] < 0:
             raise validate.InputError(f"timeout: {p['timeout']} must be 0 or more seconds")
@@ -514,12 +517,12 @@ class TransientJob:
         if p["user"] is not None:
             try:
                 pwd.getpwuid(int(p["user"])) if p["user"].isdigit() else pwd.getpwnam(p["user"])
-            except KeyError:
+            except (KeyError, OverflowError):
                 raise validate.InputError(f"user: '{p['user']}' does not exist on the host") from None
         if p["group"] is not None:
             try:
                 grp.getgrgid(int(p["group"])) if p["group"].isdigit() else grp.getgrnam(p["group"])
-            except KeyError:
+            except (KeyError, OverflowError):
                 raise validate.InputError(f"group: '{p['group']}' does not exist on the host") from None
         if p["working_directory"] is not None and not os.path.isdir(p["working_directory"]):
             raise validate.InputError(f"working_directory: '{p['working_directory']}' is not an existing directory")
@@ -669,6 +672,11 @@ class TransientJob:
         """Wait for the job (unless it is done), then report or fail on its result."""
         started = time.monotonic()
         first = props
+        if self.params["timeout"] == 0 and job_view(props) == "running":
+            # timeout=0: do not wait; report the running job as it is (not a failure).
+            result.update(job_facts(props))
+            result["output_lines"] = self.lines(props)
+            return result
         props, timed_out = self.wait_for(props)
         if timed_out:
             waited = round(time.monotonic() - started, 1)

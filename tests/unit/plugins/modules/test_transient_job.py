@@ -136,6 +136,10 @@ BAD_INPUT = [
     ("relative env file", job(environment_files=["app.env"]), "environment_files[0]"),
     ("missing env file", job(environment_files=["/nonexistent/app.env"]), "environment_files[0]"),
     ("bad invocation id", job(state="finished", command=None, invocation_id="123"), "invocation_id"),
+    ("invocation id with a trailing newline",
+     job(state="finished", command=None, invocation_id="b" * 32 + "\n"), "invocation_id"),
+    ("uid beyond the kernel's range", job(user="99999999999999999999"), "user"),
+    ("gid beyond the kernel's range", job(group="99999999999999999999"), "group"),
     ("negative timeout", job(timeout=-1), "timeout"),
     ("too many output lines", job(output_lines=100000), "output_lines"),
 ]
@@ -312,6 +316,21 @@ def test_timeout_leaves_job_running(run_module, host, monkeypatch):
     assert result["failed"] and result["timed_out"] is True
     assert "still running" in result["msg"] and result["running"] is True
     assert [c[1] for c in host.ran("systemctl")] == ["show"] * len(host.ran("systemctl"))
+
+
+def test_timeout_zero_reports_a_running_job_without_failing(run_module, host):
+    host.states = [host.props()]
+    result = run_module(transient_job.main, job(state="finished", command=None, timeout=0,
+                                                stop_on_timeout=True))
+    assert not result.get("failed"), result
+    assert result["running"] is True and result["state"] == "running" and result["changed"] is False
+    assert [c[1] for c in host.ran("systemctl")] == ["show"]
+
+
+def test_timeout_zero_still_reports_a_failed_job(run_module, host):
+    host.states = [host.finished(status=3, result="exit-code")]
+    result = run_module(transient_job.main, job(state="finished", command=None, timeout=0))
+    assert result["failed"] and result["exit_status"] == 3
 
 
 def test_timeout_can_stop_the_job(run_module, host, monkeypatch):
