@@ -88,6 +88,8 @@ options:
         C(/sbin)), then C(visudo-rs) (Debian 13 with sudo-rs only).
       - When both sudo's C(visudo) and sudo-rs' C(visudo-rs) are installed, the new file is checked
         with both, so the rules stay portable.
+      - A path given here is run as root, so it must be a regular file owned by root, writable by no
+        one else, in directories only root can change.
     type: path
 notes:
   - The grantee (user or group) must exist, so that the module can prove it cannot write the binary.
