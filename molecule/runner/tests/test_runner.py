@@ -444,3 +444,31 @@ def test_down_waits_for_the_lock_of_a_job_taking_over(host):
     assert result.rc == 0, result.stderr
     real = float(next(line.split()[1] for line in result.stderr.splitlines() if line.startswith("real")))
     assert real >= 1.5, result.stderr
+
+
+def test_signal_during_up_before_ready_leaves_nothing(host):
+    """SIGTERM to `ci-tunnel up` while the tunnel is still starting: tunnel stopped, lease gone."""
+    job_pid = start_job(host, "upterm", "ci-tunnel up stalled; echo never")
+    helper = run_ok(host, f"for i in $(seq 50); do pgrep -P {job_pid} -f 'ci-tunnel up stalled' && break;"
+                          " sleep 0.1; done")
+    host.run("sleep 0.7")  # inside `systemctl start` (the stand-in never becomes ready)
+    run_ok(host, f"kill -TERM {helper.split()[0]}")
+    rc, log = job_result(host, "upterm", 15)
+    assert rc == 143, log
+    assert "interrupted (SIGTERM) while starting tunnel stalled" in log
+    assert "never" not in log
+    assert_stopped(host, "stalled")
+    assert not host.file("/run/ci-tunnel/stalled.lease").exists
+
+
+def test_two_concurrent_ups_of_one_tunnel_give_it_to_one_job(host):
+    for job_id in ("race-a", "race-b"):
+        start_job(host, job_id, f"ci-tunnel up vpn1; touch {MARKS}/{job_id}.up; sleep 4")
+    results = {job_id: job_result(host, job_id, 20) for job_id in ("race-a", "race-b")}
+    codes = sorted(rc for rc, _log in results.values())
+    assert codes == [0, 3], results
+    loser = next(log for rc, log in results.values() if rc == 3)
+    assert "in use by PID" in loser, loser
+    # The winner's shell ended: its guard stops the tunnel within a poll interval.
+    run_ok(host, f"run-job until-inactive {unit('vpn1')} 5")
+    assert_stopped(host, "vpn1")
