@@ -346,7 +346,7 @@ def lease_files(host):
 
 
 @pytest.mark.parametrize("name", [
-    "../etc", "a/b", "*", "a b", "-x", ".x", ":x", "a@b", "'a$b'", "'a\nb'", "'vpn1\n'", "''", "x" * 65,
+    "../etc", "a/b", "*", "a b", "-x", ".x", ":x", "corp:eu-1", "a@b", "'a$b'", "'a\nb'", "'vpn1\n'", "''", "x" * 65,
 ])
 def test_hostile_names_are_refused_before_anything_is_written(host, name):
     before = lease_files(host)
