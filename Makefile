@@ -21,6 +21,8 @@ export PY_COLORS ?= $(if $(CI),0,1)
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 S ?= default
 DISTRO ?= bookworm
+# The worker scenario runs again on these (Debian 13: systemd 257, cgroup v1 taint).
+EXTRA_DISTROS ?= trixie
 
 .PHONY: help test deps engine images unit sanity lint galaxy molecule scenario demo demo-clean bench clean changelog
 
@@ -41,6 +43,7 @@ engine:
 
 images: engine
 	@hack/build-image.sh bookworm
+	@for d in $(EXTRA_DISTROS); do hack/build-image.sh $$d; done
 	@if grep -rqs 'supervised-bg:trixie' molecule/; then hack/build-image.sh trixie; fi
 
 unit: deps
@@ -71,6 +74,11 @@ molecule: deps images
 	  echo "=== molecule scenario $$s"; start=$$(date +%s); \
 	  $(BIN)/molecule test -s $$s || exit 1; \
 	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
+	done
+	@for d in $(EXTRA_DISTROS); do \
+	  echo "=== molecule scenario default on $$d"; start=$$(date +%s); \
+	  MOLECULE_DISTRO=$$d $(BIN)/molecule test -s default || exit 1; \
+	  echo "=== scenario default on $$d passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
 scenario: deps images
