@@ -472,3 +472,15 @@ def test_two_concurrent_ups_of_one_tunnel_give_it_to_one_job(host):
     # The winner's shell ended: its guard stops the tunnel within a poll interval.
     run_ok(host, f"run-job until-inactive {unit('vpn1')} 5")
     assert_stopped(host, "vpn1")
+
+
+def test_guard_watch_applies_the_owner_rule_too(host):
+    """The guard reads the lease again in `watch`: a lease swapped after `check` is refused there too."""
+    try:
+        hostile_lease(host, "p=$(pgrep -o systemd-journal); printf '%s %s\\n' $p \"$(cut -d' ' -f22 /proc/$p/stat)\""
+                            " > /run/ci-tunnel/vpn1.lease")
+        result = host.run(f"runuser -u {RUNNER} -- timeout 5 /usr/local/libexec/ci-tunnel-guard watch vpn1")
+        assert result.rc == 1, (result.rc, result.stdout, result.stderr)
+        assert "does not belong to the lease's owner" in result.stdout + result.stderr
+    finally:
+        host.run("rm -f /run/ci-tunnel/vpn1.lease")
