@@ -37,3 +37,15 @@ attributes:
     support: N/A
     platforms: posix
 """
+
+    # Modules that change an object on the host hold its lock from the first read to the last change.
+    LOCK = r"""
+options:
+  lock_timeout:
+    description:
+      - How long to wait for another run that is changing the same object on the host (seconds or a time
+        span). Changes to one object are serialised; when the wait runs out the task fails and names the
+        other run (its PID and module). Check mode waits for a real run but never blocks another check run.
+    type: raw
+    default: 5min
+"""

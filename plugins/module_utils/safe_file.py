@@ -4,7 +4,8 @@
 """The one path through which the collection writes files on a host.
 
 A write:
-  * refuses a symlink (or anything but a regular file) at the target;
+  * refuses a symlink (or anything but a regular file) at the target, and a directory the trust
+    policy (``trust``) does not trust for the caller's purpose;
   * creates a temp file in the target's own directory with O_EXCL|O_NOFOLLOW, owner, group and
     final mode set before the first byte is written (never looser than 0600 on the way);
   * writes, fsyncs, optionally validates the temp file with a caller's check, renames it over the
@@ -20,15 +21,25 @@ new temp file before renaming, which for a secret replacing a once-loose file op
 from __future__ import annotations
 
 import grp
+import inspect
 import os
 import pwd
 import shutil
 import stat
 import tempfile
 
+from ansible_collections.supervised.background.plugins.module_utils import trust
+
 
 class FileError(Exception):
     """A file could not be inspected or written; the message names the path and the reason."""
+
+
+def _trusted(path, purpose):
+    try:
+        trust.check("path", path, purpose)
+    except trust.TrustError as err:
+        raise FileError(str(err).split(": ", 1)[1]) from None
 
 
 class FileState:
@@ -95,35 +106,6 @@ def read_state(path):
     return FileState(b"".join(chunks), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
 
 
-def check_trusted_directory(directory):
-    """Refuse to work below a directory another user could use to swap the file.
-
-    Every directory from ``directory`` up to ``/``, on the path as given and on the path it
-    resolves to, must be owned by root (or the user running the module) and must not be writable
-    by its group or by everyone unless it is sticky (like /tmp). Directories that do not exist yet
-    are skipped (they will be created by someone we trust, or the write fails).
-    """
-    trusted = {0, os.geteuid()}
-    for start in dict.fromkeys((directory, os.path.realpath(directory))):
-        current = start
-        while True:
-            try:
-                st = os.lstat(current)
-            except FileNotFoundError:
-                st = None
-            if st is not None and not stat.S_ISLNK(st.st_mode):
-                loose = stat.S_IMODE(st.st_mode) & 0o022 and not st.st_mode & stat.S_ISVTX
-                if st.st_uid not in trusted or loose:
-                    raise FileError(
-                        f"directory {current} is owned by uid {st.st_uid} (mode "
-                        f"{stat.S_IMODE(st.st_mode):04o}); another user could swap the file or a directory "
-                        "above it: keep every directory above it owned by root and not writable by others"
-                    )
-            if current == "/":
-                break
-            current = os.path.dirname(current) or "/"
-
-
 def _text(data):
     return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else (data or "")
 
@@ -165,6 +147,7 @@ def _write_temp(directory, basename, content, uid, gid, mode):
         try:
             if os.geteuid() == 0 or uid != os.geteuid() or gid != os.getegid():
                 os.fchown(fd, uid, gid)
+            _drop_acl(fd)
             os.fchmod(fd, mode)
             view = memoryview(content)
             while view:
@@ -180,6 +163,15 @@ def _write_temp(directory, basename, content, uid, gid, mode):
     raise FileError(f"could not create a temp file in {directory}: {last_error}")
 
 
+def _drop_acl(fd):
+    """A file created in a directory with a default ACL inherits entries for other users; the
+    mode alone then does not say who may read it. Drop them before the first byte is written."""
+    try:
+        os.removexattr(fd, "system.posix_acl_access")
+    except OSError:
+        pass
+
+
 def _unlink_quietly(path):
     try:
         os.unlink(path)
@@ -188,7 +180,7 @@ def _unlink_quietly(path):
 
 
 def write_file(module, path, content, owner="root", group="root", mode=0o600, validate=None,
-               diff_before=None, diff_after=None):
+               diff_before=None, diff_after=None, purpose=trust.WRITE_DIR):
     """Make ``path`` hold exactly ``content`` (bytes) with owner/group/mode; return a WriteResult.
 
     ``validate(tmp_path)`` may raise :class:`FileError` (or return an error string) to stop the
@@ -208,7 +200,7 @@ def write_file(module, path, content, owner="root", group="root", mode=0o600, va
             diff = make_diff(path, None, diff_after if diff_after is not None else content) if module._diff else None
             return WriteResult(True, None, diff)
         raise FileError(f"{path}: directory {directory} does not exist")
-    check_trusted_directory(directory)
+    _trusted(directory, purpose)
     try:
         previous = read_state(path)
     except OSError as exc:
@@ -285,13 +277,13 @@ def restore(module, path, previous):
     _fsync_dir(directory)
 
 
-def remove_file(module, path, diff_before=None):
+def remove_file(module, path, diff_before=None, purpose=trust.WRITE_DIR):
     """Remove the file at ``path`` (a symlink there is removed as a link, never followed)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return WriteResult(False, None)
-    check_trusted_directory(os.path.dirname(path) or ".")
+    _trusted(os.path.dirname(path) or "/", purpose)
     if stat.S_ISDIR(st.st_mode):
         raise FileError(f"{path} is a directory; refusing to remove it")
     previous = None
@@ -307,13 +299,14 @@ def remove_file(module, path, diff_before=None):
     return WriteResult(True, previous, diff)
 
 
-def ensure_directory(module, path, owner="root", group="root", mode=0o755):
-    """Create ``path`` (one level) or fix its owner/mode; refuse a symlink or a non-directory.
+def ensure_directory(module, path, owner="root", group="root", mode=0o755, purpose=trust.WRITE_DIR):
+    """Create ``path`` (one level) or fix its owner/mode; refuse a symlink or a non-directory, and a
+    parent the trust policy does not trust for ``purpose``.
 
     Returns True when something changed (or would change in check mode)."""
     uid = resolve_uid(owner)
     gid = resolve_gid(group)
-    check_trusted_directory(os.path.dirname(path.rstrip("/")) or "/")
+    _trusted(os.path.dirname(path.rstrip("/")) or "/", purpose)
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -347,3 +340,26 @@ def ensure_directory(module, path, owner="root", group="root", mode=0o755):
         finally:
             os.close(fd)
     return True
+
+
+def program_text(util_module):
+    """A module_util of the collection as a program for the host's python3 (the helpers the
+    collection installs are module_utils, so their rules and constants live in one place)."""
+    return "#!/usr/bin/python3\n" + inspect.getsource(util_module)
+
+
+def install_program(module, path, util_module, parents_mode=0o755):
+    """Install ``util_module`` as the executable ``path`` (root:root 0755), creating the missing
+    directories above it root-owned. Returns True when something changed."""
+    changed = False
+    missing = []
+    parent = os.path.dirname(path)
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for directory in reversed(missing):
+        changed = ensure_directory(module, directory, "root", "root", parents_mode) or changed
+    if module.check_mode and missing:
+        return True
+    result = write_file(module, path, program_text(util_module), owner="root", group="root", mode=0o755)
+    return result.changed or changed

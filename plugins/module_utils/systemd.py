@@ -3,8 +3,10 @@
 
 """The one path through which the collection talks to systemd.
 
-``systemctl show`` parsing, instance discovery (asking systemd, plus the enablement symlinks it
-wrote), ``systemd-analyze verify`` of a unit under its real (template) name, daemon-reload, and
+Unit and instance names (which ones the collection accepts, so that no name ever needs escaping),
+``systemctl show`` parsing and the one view of an instance every module reports, instance
+discovery (asking systemd, plus the enablement symlinks it wrote), ``systemd-analyze verify`` of a
+unit (and its drop-ins) under its real name, daemon-reload, the ``systemd-run`` command line, and
 start/stop/enable calls. Modules never build a systemctl command line themselves.
 """
 
@@ -16,6 +18,9 @@ import re
 import shutil
 import tempfile
 
+from ansible_collections.supervised.background.plugins.module_utils import safe_file
+from ansible_collections.supervised.background.plugins.module_utils.validate import InputError, single_line
+
 SYSTEM_UNIT_DIR = "/etc/systemd/system"
 
 # What the collection reports for an instance; ``show()`` takes any list.
@@ -24,6 +29,84 @@ INSTANCE_PROPERTIES = (
     "ExecMainStatus", "ExecMainCode", "UnitFileState", "ActiveEnterTimestamp",
     "ActiveEnterTimestampMonotonic", "MemoryCurrent", "TasksCurrent", "InvocationID",
 )
+
+# -- names ------------------------------------------------------------------------------------------
+# The unit names the collection accepts: a strict subset of systemd's, chosen so a name never needs
+# escaping (no '\\x2d'), never looks like an option, never walks out of a directory, and passes
+# `systemd-analyze verify` (which fails on ':' in a unit name: "Couldn't process aliases").
+_PART_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+MAX_UNIT_NAME = 255
+MAX_INSTANCE = 64
+UNIT_SUFFIXES = (".service", ".target", ".socket", ".timer", ".path", ".mount", ".slice", ".device",
+                 ".scope", ".swap", ".automount")
+# Specifiers a dependency may use as a whole instance name: alert@%n.service, broker@%i.service.
+DEPENDENCY_SPECIFIERS = ("%n", "%N", "%i", "%I", "%p", "%P")
+
+
+def _name_rule(field, value, what):
+    raise InputError(
+        f"{field}: {what} '{value}' may only use letters, digits, '_', '.' and '-', "
+        "and must start with a letter, digit or '_'"
+    )
+
+
+def unit_prefix(field, value):
+    """A unit name without ``@`` and suffix, such as ``queue-worker``."""
+    value = single_line(field, value)
+    if not value:
+        raise InputError(f"{field}: must not be empty")
+    if "@" in value:
+        raise InputError(f"{field}: '{value}' must not contain '@' (the template's '@' is added for you)")
+    if "/" in value:
+        raise InputError(f"{field}: '{value}' must not contain '/'")
+    if value.endswith(UNIT_SUFFIXES):
+        raise InputError(f"{field}: '{value}' is a name without the unit suffix (drop '{value[value.rindex('.'):]}')")
+    if not re.fullmatch(_PART_RE, value):
+        _name_rule(field, value, "name")
+    if len(value) > MAX_UNIT_NAME - len("@.service") - MAX_INSTANCE:
+        raise InputError(f"{field}: '{value}' is too long")
+    return value
+
+
+def instance_name(field, value):
+    """An instance name such as ``1`` or ``eu-west`` in ``worker@eu-west.service``."""
+    value = single_line(field, str(value))
+    if not value:
+        raise InputError(f"{field}: instance names must not be empty")
+    if "@" in value or "/" in value:
+        raise InputError(f"{field}: instance '{value}' must not contain '@' or '/'")
+    if not re.fullmatch(_PART_RE, value):
+        _name_rule(field, value, "instance")
+    if len(value) > MAX_INSTANCE:
+        raise InputError(f"{field}: instance '{value}' is longer than {MAX_INSTANCE} characters")
+    return value
+
+
+def unit_name(field, value, suffixes=(".service",), template=None, specifiers=False):
+    """A complete unit name: ``worker@1.service``, ``network-online.target``.
+
+    ``template``: True requires ``x@.service``, False refuses it, None accepts both. ``specifiers``
+    lets the instance be one whole specifier (``alert@%n.service``), for dependencies.
+    """
+    value = single_line(field, value)
+    if not value:
+        raise InputError(f"{field}: must not be empty")
+    suffix = next((s for s in suffixes if value.endswith(s)), None)
+    if suffix is None:
+        raise InputError(f"{field}: '{value}' must end with one of {', '.join(suffixes)}")
+    stem = value[: -len(suffix)]
+    base, at, inst = stem.partition("@")
+    unit_prefix(field, base)
+    if at and inst and not (specifiers and inst in DEPENDENCY_SPECIFIERS):
+        instance_name(field, inst)
+    if template is True and not (at and not inst):
+        raise InputError(f"{field}: '{value}' must be a template such as 'name@{suffix}'")
+    if template is False and at and not inst:
+        raise InputError(f"{field}: '{value}' is a template; name an instance such as 'name@1{suffix}'")
+    if len(value) > MAX_UNIT_NAME:
+        raise InputError(f"{field}: '{value}' is longer than {MAX_UNIT_NAME} characters")
+    return value
+
 
 _IGNORED = re.compile(r"ignoring|Unknown (key|section|lvalue)|Failed to parse|Invalid", re.I)
 
@@ -77,8 +160,34 @@ def instance_unit(name, instance):
 
 def instance_of(unit, name):
     """``worker@3.service`` -> ``3`` for template ``worker``; None for other units."""
-    m = re.match(r"^" + re.escape(name) + r"@(.+)\.service$", unit)
+    m = re.fullmatch(re.escape(name) + r"@(.+)\.service", unit)
     return m.group(1) if m and m.group(1) else None
+
+
+ENABLED_STATES = ("enabled", "enabled-runtime")
+
+
+def instance_view(unit, props, name=None):
+    """The one view of a unit every module reports. "No value" is always None (a main PID of 0,
+    systemd's "[not set]" and UINT64_MAX all mean None)."""
+    file_state = props.get("UnitFileState", "")
+    return {
+        "unit": unit,
+        "instance": instance_of(unit, name) if name else None,
+        "load_state": props.get("LoadState") or None,
+        "active_state": props.get("ActiveState") or None,
+        "sub_state": props.get("SubState") or None,
+        "result": props.get("Result") or None,
+        "main_pid": to_int(props.get("MainPID")) or None,
+        "n_restarts": to_int(props.get("NRestarts"), 0),
+        "exec_main_status": to_int(props.get("ExecMainStatus")),
+        "enabled": file_state in ENABLED_STATES,
+        "unit_file_state": file_state or None,
+        "active_since": props.get("ActiveEnterTimestamp") or None,
+        "memory_bytes": to_int(props.get("MemoryCurrent")),
+        "tasks": to_int(props.get("TasksCurrent")),
+        "invocation_id": props.get("InvocationID") or None,
+    }
 
 
 class Systemd:
@@ -197,32 +306,51 @@ class Systemd:
             self.run(["reset-failed", "--"] + list(units), check=False)
 
     # -- verification --------------------------------------------------------------------------
-    def verify(self, unit_name, text, instance="verify", strict=True):
-        """Run ``systemd-analyze verify`` on ``text`` saved under its real name ``unit_name``.
-
-        A template (``x@.service``) is verified through one instance of it, the way systemd would
-        load it. Raises SystemdError with systemd's own message when the unit is refused; returns
-        the warnings (may be empty) otherwise.
-        """
+    def analyze(self):
         if self._analyze is None:
-            self._analyze = self.module.get_bin_path("systemd-analyze", required=True)
+            self._analyze = self.module.get_bin_path("systemd-analyze")
+        return self._analyze
+
+    def verify(self, unit_name, text=None, dropins=None, instance="verify", strict=True):
+        """Run ``systemd-analyze verify`` on a unit as systemd would load it, before it lands.
+
+        ``text``: the new unit file, saved under its real name ``unit_name`` in a private scratch
+        directory (a template is verified through one instance of it). ``dropins``: ``{file name:
+        text}`` of new drop-ins for the unit, placed in the scratch directory's ``UNIT.d/``; with no
+        ``text``, the unit itself is the one installed on the host, together with its other
+        drop-ins (the scratch directory comes first in the unit search path, so a new version of
+        a drop-in replaces the installed one). Raises SystemdError with systemd's own message
+        when the unit is refused or a line would be ignored; returns the other warnings.
+        """
+        analyze = self.analyze()
+        if analyze is None:
+            raise SystemdError("systemd-analyze is not installed")
         scratch = tempfile.mkdtemp(prefix="supervised-verify-")
         try:
             os.chmod(scratch, 0o700)
-            path = os.path.join(scratch, unit_name)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            target = path
-            if unit_name.endswith("@.service"):
-                target = os.path.join(scratch, unit_name.replace("@.", f"@{instance}."))
-            rc, out, err = self.module.run_command(
-                [self._analyze, "verify", "--man=no", target],
-                environ_update={"SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""},
-            )
+            if text is not None:
+                with open(os.path.join(scratch, unit_name), "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            if dropins:
+                dropin_dir = os.path.join(scratch, unit_name + ".d")
+                os.mkdir(dropin_dir, 0o700)
+                for file_name, dropin_text in dropins.items():
+                    with open(os.path.join(dropin_dir, file_name), "w", encoding="utf-8") as handle:
+                        handle.write(dropin_text)
+            loaded = unit_name.replace("@.", f"@{instance}.") if unit_name.endswith("@.service") else unit_name
+            env = {"SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""}
+            if text is not None:
+                target = os.path.join(scratch, loaded)
+            else:
+                # By name: the installed unit, with the scratch drop-ins first in the search path.
+                target = loaded
+                env["SYSTEMD_UNIT_PATH"] = scratch + ":"
+            rc, out, err = self.module.run_command([analyze, "verify", "--man=no", target], environ_update=env)
             # systemd-analyze loads the unit several times and repeats itself: keep each line once.
             lines = list(dict.fromkeys(ln for ln in (err + out).splitlines() if ln.strip()))
             # Keep what speaks of our unit; other units' complaints on the host are not ours.
-            ours = [ln.replace(scratch + "/", "") for ln in lines if unit_name.split("@")[0] in ln]
+            stem = unit_name.split("@")[0].rsplit(".", 1)[0]
+            ours = [ln.replace(scratch + "/", "") for ln in lines if stem in ln]
             # systemd only warns ("..., ignoring.") about unknown keys or values it cannot parse and
             # then runs the unit without them: for us that is a refused unit.
             if strict and any(_IGNORED.search(ln) for ln in ours):
@@ -234,3 +362,109 @@ class Systemd:
             return ours
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_argv(systemd_run, unit, command, properties=(), options=("--quiet", "--no-ask-password")):
+    """The ``systemd-run`` argv of one transient service (no shell ever sees it): every property
+    as ``-p NAME=VALUE`` (already validated), then the command after ``--``. systemd expands
+    ``$NAME`` in the arguments of a transient service, so ``$`` is written ``$$``: every argument
+    is taken literally."""
+    argv = [systemd_run] + list(options) + [f"--unit={unit}", "--service-type=exec"]
+    for name, value in properties:
+        argv += ["-p", f"{name}={value}"]
+    return argv + ["--", command[0]] + [arg.replace("$", "$$") for arg in command[1:]]
+
+
+_MISSING_EXEC_RE = re.compile(r"Command (\S+) is not executable: No such file or directory")
+_MISSING_UNIT_RE = re.compile(r"Unit (\S+) not found")
+_LINE_RE = re.compile(r"\.(?:service|timer|conf):(\d+):")
+
+
+class UnitWriter:
+    """Verify a unit (or drop-in) under its real name, then write it; reload systemd once at the end.
+
+    ``blame(directive) -> option`` names the module option behind a line systemd complained about.
+    A missing executable of the unit is only a warning in check mode (an earlier task may install
+    it); everywhere else a refusal leaves the host exactly as it was.
+    """
+
+    def __init__(self, module, systemd=None):
+        self.module = module
+        self.systemd = systemd or Systemd(module)
+        self.changed = False
+        self.verified = []
+        self.warnings = []
+        self.unverified = False
+
+    def _verifier(self, unit, text, dropins, executables, blame, needed_units):
+        if self.systemd.analyze() is None:
+            self.module.warn("systemd-analyze was not found; the unit was written without verification")
+            self.unverified = True
+            return None
+
+        def check(_tmp_path):
+            try:
+                self.warnings += self.systemd.verify(unit, text, dropins)
+                self.verified.append(unit)
+            except SystemdError as err:
+                lines = list(dict.fromkeys(str(err).split("; ")))
+                missing = [m.group(1) for m in map(_MISSING_EXEC_RE.search, lines) if m]
+                absent = [m.group(1).rstrip(".") for m in map(_MISSING_UNIT_RE.search, lines) if m]
+                known = set(executables) | set(needed_units)
+                if self.module.check_mode and (missing or absent) and len(missing) + len(absent) == len(lines) \
+                        and set(missing + absent) <= known:
+                    self.module.warn(f"check mode: {', '.join(missing + absent)} does not exist yet; "
+                                     "the unit is verified again on a real run")
+                    self.unverified = True
+                    return None
+                if absent and len(absent) == len(lines):
+                    fields = ", ".join(dict.fromkeys(needed_units.get(u, "unit") for u in absent))
+                    return (f"{fields}: {', '.join(absent)} is not installed; systemd would fail every start of "
+                            f"{unit} (install it first, or name it in wants instead)")
+                source = text if text is not None else "".join((dropins or {}).values())
+                fields = _blame(source, lines, missing, blame)
+                return f"{fields}: systemd-analyze verify refused {unit}: {'; '.join(lines)}"
+            return None
+
+        return check
+
+    def write(self, path, unit, text, executables=(), blame=None, dropin_for=None, mode=0o644, needed_units=None):
+        """Write the unit file ``path`` (or, with ``dropin_for``, a drop-in of that unit) after
+        verifying it; returns the safe_file WriteResult. ``needed_units`` maps the units the unit
+        requires to the option that names them (a missing one is refused, in check mode a warning)."""
+        needed = needed_units or {}
+        if dropin_for is not None:
+            verifier = self._verifier(dropin_for, None, {os.path.basename(path): text}, executables, blame, needed)
+        else:
+            verifier = self._verifier(unit, text, None, executables, blame, needed)
+        result = safe_file.write_file(self.module, path, text, owner="root", group="root", mode=mode,
+                                      validate=verifier)
+        self.changed = self.changed or result.changed
+        return result
+
+    def remove(self, path):
+        result = safe_file.remove_file(self.module, path)
+        self.changed = self.changed or result.changed
+        return result
+
+    def reload(self):
+        """daemon-reload once, after the last change (never in check mode)."""
+        if self.changed and not self.module.check_mode:
+            self.systemd.daemon_reload()
+            return True
+        return False
+
+
+def _blame(text, lines, missing, blame):
+    """The option(s) behind the lines systemd complained about."""
+    fields = ["exec_start"] if missing else []
+    rows = text.splitlines()
+    for line in lines:
+        m = _LINE_RE.search(line)
+        if not m or not 0 < int(m.group(1)) <= len(rows):
+            continue
+        directive = rows[int(m.group(1)) - 1].partition("=")[0]
+        field = blame(directive) if blame else directive
+        if field not in fields:
+            fields.append(field)
+    return ", ".join(fields) or "unit"

@@ -3,23 +3,200 @@
 
 """Input rules shared by every module of the collection.
 
-Every check raises :class:`InputError` with a message that starts with the field's name and
-says which rule was broken, so a module can hand it straight to ``fail_json`` before it touches
-the host. Nothing here reads or writes the host.
+Every check raises :class:`InputError` with a message that starts with the field's name and says
+which rule was broken, so a module can hand it straight to ``fail_json`` before it touches the
+host. Nothing here reads or writes the host. Each rule lives here once; modules ask, they do not
+keep copies (rules about systemd names and unit files live in ``systemd`` and ``unit_file``, the
+trust rules for paths on the host in ``trust``).
+
+Patterns are always matched whole (``re.fullmatch``): ``re.match`` with ``$`` also accepts a
+trailing newline, which is how ``"LEAK\\n"`` once passed a key check.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
-# Unit name parts we accept: a strict subset of what systemd allows, chosen so a name never needs
-# escaping, never looks like an option and never walks out of a directory.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DIRECTIVE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+
+
+class InputError(ValueError):
+    """A user input that breaks a rule. ``str(err)`` is ready for ``fail_json(msg=...)``."""
+
+
+# -- text -----------------------------------------------------------------------------------------
+# What the line-based files the collection writes (unit files, EnvironmentFiles, sudoers,
+# openfortivpn configs) can carry in a value and read back unchanged, whatever splits their lines:
+#  * C0 controls (newline, carriage return, NUL, tab...), DEL and the C1 controls U+0080..U+009F
+#    (U+0085 is NEL): systemd ends a line at \n, \r and NUL, sudoers at \n; tabs are trimmed;
+#  * U+2028/U+2029: Python's str.splitlines() splits there (a redaction that splits differently
+#    from the consumer leaks the rest of the line);
+#  * Unicode noncharacters (U+FDD0..U+FDEF and U+xFFFE/U+xFFFF in every plane) and lone surrogates:
+#    systemd's UTF-8 check (unichar_is_valid) refuses them, and then refuses the whole
+#    EnvironmentFile while printing the value to the journal.
+_LINE_BREAKERS = frozenset("\u2028\u2029")
+
+
+def bad_char(ch):
+    """Why one character cannot be carried in a value (None when it can)."""
+    code = ord(ch)
+    if code < 0x20 or code == 0x7F:
+        return "a control character"
+    if 0x80 <= code <= 0x9F:
+        return "a C1 control character"
+    if ch in _LINE_BREAKERS:
+        return "a Unicode line or paragraph separator"
+    if 0xD800 <= code <= 0xDFFF:
+        return "a lone surrogate (not valid UTF-8)"
+    if 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
+        return "a Unicode noncharacter"
+    return None
+
+
+def text(field, value, secret=False, empty=True, max_bytes=None, edges=True):
+    """One line of text every consumer of the collection's files reads back unchanged.
+
+    ``secret``: the message never shows the value or which character broke the rule (not even
+    in part). ``empty``: whether '' is allowed. ``edges``: whether leading/trailing whitespace is
+    allowed (unit file and config parsers strip it, so a value that must survive exactly cannot
+    start or end with it). ``max_bytes``: a limit on the UTF-8 length.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list, tuple, set)):
+        raise InputError(f"{field}: must be a string")
+    value = str(value)
+    if not empty and value == "":
+        raise InputError(f"{field}: must not be empty")
+    for pos, ch in enumerate(value):
+        reason = bad_char(ch)
+        if reason:
+            if secret:
+                raise InputError(f"{field}: contains a character that cannot be written safely "
+                                 "(control characters, line separators and Unicode noncharacters are refused)")
+            raise InputError(f"{field}: must be a single line of text; {reason} (U+{ord(ch):04X}) is at "
+                             f"position {pos}")
+    if not edges and value != value.strip():
+        raise InputError(f"{field}: must not start or end with whitespace (the file's reader strips it)")
+    if max_bytes is not None and len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise InputError(f"{field}: is longer than {max_bytes} bytes")
+    return value
+
+
+def single_line(field, value):
+    """A non-secret single line (None passes through)."""
+    if value is None:
+        return value
+    return text(field, value)
+
+
+def pattern(field, value, regex, rule):
+    """``value`` must match ``regex`` as a whole; ``rule`` says in words what is allowed."""
+    value = single_line(field, value)
+    if value is None or not re.fullmatch(regex, value):
+        raise InputError(f"{field}: '{value}' {rule}")
+    return value
+
+
+# -- names ----------------------------------------------------------------------------------------
+ACCOUNT_RE = r"[A-Za-z_][A-Za-z0-9_.-]{0,31}"
+UID_RE = r"[0-9]{1,10}"
+
+
+def account_name(field, value, numeric=True):
+    """A user or group name as every consumer (useradd, systemd User=, sudoers, tmpfiles) reads it:
+    a letter or '_' first, then letters, digits, '_', '.', '-', at most 32; or a number."""
+    text_value = single_line(field, value)
+    if text_value is None:
+        raise InputError(f"{field}: must be a user or group name")
+    if numeric and re.fullmatch(UID_RE, text_value):
+        if int(text_value) >= 2 ** 32 - 1:
+            raise InputError(f"{field}: {text_value} is beyond the range of user and group ids")
+        return text_value
+    if not re.fullmatch(ACCOUNT_RE, text_value):
+        raise InputError(
+            f"{field}: '{text_value}' is not a valid user or group name (a letter or '_' first, then letters, "
+            "digits, '_', '.', '-', at most 32)" + ("; or a number" if numeric else "")
+        )
+    return text_value
+
+
+def natural_key(name):
+    """Sort ``2`` before ``10`` and ``eu-2`` before ``eu-10``."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"([0-9]+)", name) if part]
+
+
+# -- paths ----------------------------------------------------------------------------------------
+def absolute_path(field, value):
+    """An absolute, normalised path: no ``..`` or ``.`` parts, no doubled or trailing slashes."""
+    value = single_line(field, value)
+    if not value or not value.startswith("/"):
+        raise InputError(f"{field}: '{value}' must be an absolute path")
+    if value != "/" and any(p in ("", ".", "..") for p in value.split("/")[1:]):
+        raise InputError(f"{field}: '{value}' must be a normalised path (no '..', '.', '//' or trailing '/')")
+    return value
+
+
+# -- numbers and booleans -------------------------------------------------------------------------
+def integer(field, value, low, high):
+    """A whole number in [low, high]; booleans are refused (YAML 'yes' is not 1), digit strings
+    in ASCII are accepted."""
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"{field}: '{value}' must be a whole number from {low} to {high}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InputError(f"{field}: {value} must be a whole number from {low} to {high}")
+        value = int(value)
+    if isinstance(value, str):
+        stripped = single_line(field, value).strip()
+        if not re.fullmatch(r"-?[0-9]+", stripped):
+            raise InputError(f"{field}: '{value}' must be a whole number from {low} to {high}")
+        value = int(stripped)
+    if not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"{field}: {value} must be a whole number from {low} to {high}")
+    return value
+
+
+def boolean(field, value):
+    """A boolean as Ansible reads one (yes/no, true/false, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    key = value.lower() if isinstance(value, str) else value
+    if key in BOOLEANS_TRUE:
+        return True
+    if key in BOOLEANS_FALSE:
+        return False
+    raise InputError(f"{field}: '{value}' is not a boolean (yes/no, true/false)")
+
+
+def yes_no(field, value):
+    """A boolean rendered the way unit files write it."""
+    return "yes" if boolean(field, value) else "no"
+
+
+# -- signals --------------------------------------------------------------------------------------
+# Signals a unit's KillSignal=/RestartKillSignal=/FinalKillSignal= or a job may use: the standard
+# ones that end or ask a process to do something; never SIGSTOP (a stop that never ends).
+SIGNALS = (
+    "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL", "SIGABRT", "SIGALRM",
+    "SIGCONT", "SIGWINCH", "SIGPWR",
+)
+
+
+def signal(field, value):
+    """A signal name, with or without the SIG prefix, any case: returns ``SIGNAME``."""
+    name = single_line(field, str(value)).strip().upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    if name not in SIGNALS:
+        raise InputError(f"{field}: '{value}' is not one of {', '.join(SIGNALS)}")
+    return name
+
+
+# -- time spans -----------------------------------------------------------------------------------
+# One way to write every time option: a number of seconds, or a systemd time span ("500ms",
+# "2min 30s", "1h"); "infinity" where the option allows it.
 _TIMESPAN_PART_RE = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h"
+    r"([0-9]+(?:\.[0-9]+)?)\s*(usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h"
     r"|days|day|d|weeks|week|w)?(?![A-Za-z])"
 )
 _TIMESPAN_UNITS = {
@@ -30,157 +207,41 @@ _TIMESPAN_UNITS = {
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
     "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
 }
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]?)$|^(\d+(?:\.\d+)?)%$|^infinity$")
-_PERCENT_RE = re.compile(r"^\d+(?:\.\d+)?%$")
-
-MAX_UNIT_NAME = 255
 # systemd keeps time spans in microseconds in a uint64; UINT64_MAX means infinity.
 MAX_USEC = 2 ** 63
 
 
-class InputError(ValueError):
-    """A user input that breaks a rule. ``str(err)`` is ready for ``fail_json(msg=...)``."""
-
-
-def single_line(field, value):
-    """Refuse control characters (newline, carriage return, NUL, tab...) in a value.
-
-    Unit files, sudoers and config files are line based: a newline in a value would add a line of
-    the attacker's choice.
-    """
-    if value is None:
-        return value
-    text = str(value)
-    for ch in text:
-        if ch in "\n\r":
-            raise InputError(f"{field}: must be a single line (newline found)")
-        if ch == "\x00":
-            raise InputError(f"{field}: must not contain a NUL byte")
-        if ord(ch) < 32 or ord(ch) == 127:
-            raise InputError(f"{field}: must not contain control characters (found {ord(ch):#04x})")
-    return text
-
-
-def unit_base_name(field, value):
-    """A unit prefix such as ``queue-worker`` (no ``@``, no ``/``, no spaces, no leading dash)."""
-    single_line(field, value)
-    if not value:
-        raise InputError(f"{field}: must not be empty")
-    if "@" in value:
-        raise InputError(f"{field}: '{value}' must not contain '@' (the template's '@' is added for you)")
-    if "/" in value:
-        raise InputError(f"{field}: '{value}' must not contain '/'")
-    if not _NAME_RE.match(value):
-        raise InputError(
-            f"{field}: '{value}' may only use letters, digits, '_', '.', ':' and '-', "
-            "and must start with a letter, digit or '_'"
-        )
-    if value.endswith((".service", ".socket", ".timer", ".target")):
-        raise InputError(f"{field}: '{value}' is a name without the unit suffix (drop '.service')")
-    if len(value) > MAX_UNIT_NAME - len("@.service") - 16:
-        raise InputError(f"{field}: '{value}' is too long")
-    return value
-
-
-def instance_name(field, value):
-    """An instance name such as ``1`` or ``eu-west`` in ``worker@eu-west.service``."""
-    value = str(value)
-    single_line(field, value)
-    if not value:
-        raise InputError(f"{field}: instance names must not be empty")
-    if "@" in value or "/" in value:
-        raise InputError(f"{field}: instance '{value}' must not contain '@' or '/'")
-    if not _NAME_RE.match(value):
-        raise InputError(
-            f"{field}: instance '{value}' may only use letters, digits, '_', '.', ':' and '-', "
-            "and must start with a letter, digit or '_'"
-        )
-    if len(value) > 64:
-        raise InputError(f"{field}: instance '{value}' is longer than 64 characters")
-    return value
-
-
-def full_unit_name(field, value, suffixes=(".service",)):
-    """A complete unit name, e.g. ``worker@1.service`` or ``migrate-2026.service``."""
-    single_line(field, value)
-    if not value:
-        raise InputError(f"{field}: must not be empty")
-    suffix = next((s for s in suffixes if value.endswith(s)), None)
-    if suffix is None:
-        raise InputError(f"{field}: '{value}' must end with one of {', '.join(suffixes)}")
-    stem = value[: -len(suffix)]
-    if "@" in stem:
-        base, _sep, inst = stem.partition("@")
-        unit_base_name(field, base)
-        if inst:
-            instance_name(field, inst)
-    else:
-        unit_base_name(field, stem)
-    if len(value) > MAX_UNIT_NAME:
-        raise InputError(f"{field}: '{value}' is longer than {MAX_UNIT_NAME} characters")
-    return value
-
-
-def absolute_path(field, value):
-    """An absolute, normalised path: no ``..`` or ``.`` parts, no doubled slashes."""
-    single_line(field, value)
-    if not value or not value.startswith("/"):
-        raise InputError(f"{field}: '{value}' must be an absolute path")
-    parts = value.split("/")[1:]
-    if value != "/" and any(p in ("", ".", "..") for p in parts):
-        raise InputError(f"{field}: '{value}' must be a normalised path (no '..', '.' or '//' parts)")
-    return value
-
-
-def env_key(field, key):
-    """An environment variable name systemd accepts and shells can use: ``[A-Za-z_][A-Za-z0-9_]*``."""
-    if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
-        raise InputError(
-            f"{field}: key '{key}' is not a valid variable name "
-            "(letters, digits and '_', not starting with a digit)"
-        )
-    return key
-
-
-def directive_name(field, name):
-    """A unit file directive name such as ``LimitNOFILE`` (CamelCase letters and digits)."""
-    if not isinstance(name, str) or not _DIRECTIVE_RE.match(name):
-        raise InputError(f"{field}: '{name}' is not a valid directive name (CamelCase letters and digits)")
-    return name
-
-
-def timespan(field, value, allow_infinity=False, minimum=0.0):
-    """Parse a systemd time span ("5", "1.5s", "2min 30s", "500ms") into seconds (float)."""
-    if isinstance(value, bool):
-        raise InputError(f"{field}: '{value}' is not a time span")
+def timespan(field, value, allow_infinity=False, minimum=0.0, maximum=None):
+    """Parse seconds or a systemd time span into seconds (float)."""
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"{field}: '{value}' is not a time span (seconds, or e.g. '500ms', '30s', '2min 30s')")
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
-        text = single_line(field, value).strip()
-        if allow_infinity and text == "infinity":
+        span = single_line(field, str(value)).strip()
+        if allow_infinity and span == "infinity":
             return float("inf")
-        if not text:
+        if not span:
             raise InputError(f"{field}: must not be empty")
         pos = 0
         seconds = 0.0
-        matched = False
-        while pos < len(text):
-            m = _TIMESPAN_PART_RE.match(text, pos)
+        while pos < len(span):
+            m = _TIMESPAN_PART_RE.match(span, pos)
             if not m or m.end() == pos:
                 raise InputError(
-                    f"{field}: '{text}' is not a time span (use seconds, or e.g. '500ms', '30s', '2min 30s')"
+                    f"{field}: '{span}' is not a time span (seconds, or e.g. '500ms', '30s', '2min 30s'"
+                    + (", 'infinity'" if allow_infinity else "") + ")"
                 )
             seconds += float(m.group(1)) * _TIMESPAN_UNITS[m.group(2)]
-            matched = True
             pos = m.end()
-            while pos < len(text) and text[pos] == " ":
+            while pos < len(span) and span[pos] == " ":
                 pos += 1
-        if not matched:
-            raise InputError(f"{field}: '{text}' is not a time span")
     if math.isnan(seconds) or seconds < minimum:
         raise InputError(f"{field}: '{value}' must be at least {minimum:g} seconds")
     if math.isinf(seconds) or round(seconds * 1e6) >= MAX_USEC:
         raise InputError(f"{field}: '{value}' is longer than systemd can hold")
+    if maximum is not None and seconds > maximum:
+        raise InputError(f"{field}: '{value}' is more than {format_timespan(maximum)}")
     if seconds and not round(seconds * 1e6):
         raise InputError(f"{field}: '{value}' is shorter than systemd's resolution of 1us")
     return seconds
@@ -199,39 +260,55 @@ def format_timespan(seconds):
     return f"{usec}us"
 
 
+def unit_timespan(field, value, allow_infinity=False, minimum=0.0, maximum=None):
+    """A time option validated and rendered for a unit file in one step."""
+    return format_timespan(timespan(field, value, allow_infinity=allow_infinity, minimum=minimum, maximum=maximum))
+
+
+# -- sizes and shares -----------------------------------------------------------------------------
+_SIZE_RE = r"([0-9]+(?:\.[0-9]+)?)([KMGTPE]?)|([0-9]+(?:\.[0-9]+)?)%|infinity"
+_PERCENT_RE = r"[0-9]+(?:\.[0-9]+)?%"
+
+
+def _scalar(field, value):
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        raise InputError(f"{field}: '{value}' must be a single value")
+    return single_line(field, str(value)).strip()
+
+
 def memory_size(field, value):
     """A memory limit (MemoryMax= and friends): bytes, K/M/G/T/P/E suffix, a percentage of RAM
     above 0 and at most 100, or ``infinity``. Zero is refused: nothing could run."""
-    text = single_line(field, str(value)).strip()
-    if not _SIZE_RE.match(text):
-        raise InputError(f"{field}: '{text}' is not a size (e.g. 512M, 2G, 50% or infinity)")
-    if text.endswith("%") and not 0 < float(text[:-1]) <= 100:
-        raise InputError(f"{field}: '{text}' must be a percentage above 0% and at most 100%")
-    if text != "infinity" and not text.endswith("%") and float(text.rstrip("KMGTPE")) == 0:
-        raise InputError(f"{field}: '{text}' would leave no memory at all")
-    return text
+    size = _scalar(field, value)
+    if not re.fullmatch(_SIZE_RE, size):
+        raise InputError(f"{field}: '{size}' is not a size (e.g. 512M, 2G, 50% or infinity)")
+    if size.endswith("%") and not 0 < float(size[:-1]) <= 100:
+        raise InputError(f"{field}: '{size}' must be a percentage above 0% and at most 100%")
+    if size != "infinity" and not size.endswith("%") and float(size.rstrip("KMGTPE")) == 0:
+        raise InputError(f"{field}: '{size}' would leave no memory at all")
+    return size
 
 
 def cpu_quota(field, value):
     """A CPUQuota= value: a percentage such as ``50%`` or ``200%``."""
-    text = single_line(field, str(value)).strip()
-    if not _PERCENT_RE.match(text) or float(text[:-1]) <= 0:
-        raise InputError(f"{field}: '{text}' must be a positive percentage such as 50% or 200%")
-    return text
+    quota = _scalar(field, value)
+    if not re.fullmatch(_PERCENT_RE, quota) or float(quota[:-1]) <= 0:
+        raise InputError(f"{field}: '{quota}' must be a positive percentage such as 50% or 200%")
+    return quota
 
 
 def tasks_max(field, value):
     """A TasksMax= value: a positive count, a percentage above 0 and at most 100, or ``infinity``."""
-    text = single_line(field, str(value)).strip()
-    if text == "infinity":
-        return text
-    if _PERCENT_RE.match(text):
-        if not 0 < float(text[:-1]) <= 100:
-            raise InputError(f"{field}: '{text}' must be a percentage above 0% and at most 100%")
-        return text
-    if not text.isdigit() or int(text) < 1:
-        raise InputError(f"{field}: '{text}' must be a positive number, a percentage or infinity")
-    return text
+    limit = _scalar(field, value)
+    if limit == "infinity":
+        return limit
+    if re.fullmatch(_PERCENT_RE, limit):
+        if not 0 < float(limit[:-1]) <= 100:
+            raise InputError(f"{field}: '{limit}' must be a percentage above 0% and at most 100%")
+        return limit
+    if not re.fullmatch(r"[0-9]+", limit) or int(limit) < 1:
+        raise InputError(f"{field}: '{limit}' must be a positive number, a percentage or infinity")
+    return limit
 
 
 def file_mode(field, value, forbid_bits=0, default=None):
@@ -244,15 +321,13 @@ def file_mode(field, value, forbid_bits=0, default=None):
         # A YAML 0600 arrives as the int 384 and is used as it is (like ansible.builtin.file); an
         # unquoted 600 would mean 0o1130, so values above 0o777 are refused with a hint.
         mode = value
-        if mode > 0o777:
+        if mode > 0o777 or mode < 0:
             raise InputError(f"{field}: {value} is not a permission mode; quote octal modes, e.g. '0600'")
     else:
-        text = str(value).strip()
-        if not re.fullmatch(r"0?[0-7]{3}|0o[0-7]{3}", text):
+        given = single_line(field, str(value)).strip()
+        if not re.fullmatch(r"0?[0-7]{3}|0o[0-7]{3}", given):
             raise InputError(f"{field}: '{value}' is not an octal mode such as '0600'")
-        mode = int(text.replace("0o", ""), 8)
-    if mode < 0 or mode > 0o777:
-        raise InputError(f"{field}: '{value}' is not a permission mode between 0000 and 0777")
+        mode = int(given.replace("0o", ""), 8)
     if mode & forbid_bits:
         raise InputError(
             f"{field}: mode {mode:04o} is refused: it would let {describe_bits(mode & forbid_bits)} "
@@ -267,6 +342,12 @@ def describe_bits(bits):
         who.append("the group")
     if bits & 0o007:
         who.append("every user")
-    if bits & 0o100 or bits & 0o200 or bits & 0o400:
+    if bits & 0o700:
         who.append("the owner")
     return " and ".join(who) + " access the file"
+
+
+def printable_name(value):
+    """A name shown in a message, with anything odd escaped (never used for secrets)."""
+    return "".join(ch if unicodedata.category(ch)[0] not in "CZ" or ch == " " else f"\\u{ord(ch):04x}"
+                   for ch in str(value))

@@ -15,10 +15,14 @@ description:
   - Runs O(command) as a transient systemd service (C(systemd-run --unit=NAME)), so the job is
     supervised by systemd, logs to the journal, obeys resource limits and survives the Ansible
     connection going away.
-  - The job is started with C(RemainAfterExit=yes) and without C(--collect), so after it exits the
-    unit stays loaded (C(active/exited) after success, C(failed) otherwise) and its exit status and
-    result can be read by a later task with O(state=finished), until the unit is started again,
-    stopped or the machine reboots.
+  - When the job's main process ends, nothing of the job is left running. systemd runs the
+    collection's C(job-finish) helper (installed by the module as
+    C(/usr/local/libexec/supervised-background/job-finish)) before it stops the unit: the helper records
+    the run's result, exit status and every leftover process (a child the job put in the background,
+    by name and executable, never with its arguments), then systemd kills the leftovers (SIGTERM, then
+    SIGKILL after C(TimeoutStopSec)). The result stays readable with O(state=finished) from the
+    root-only record in C(/run/supervised-background/jobs/) until the unit is started again or the
+    machine reboots; RV(leftovers) names what was killed.
   - A unit name that is already running is never started a second time (see O(state=started)).
   - Secrets belong in O(environment_files); systemd reads those files, the module never does, so
     their content never appears in arguments, the unit's command line or the module's output.
@@ -86,7 +90,11 @@ options:
       - Booleans V(NoNewPrivileges), V(PrivateTmp), V(PrivateDevices); V(ProtectSystem) (boolean,
         V(full) or V(strict)); V(ProtectHome) (boolean, V(read-only) or V(tmpfs)).
       - Any other name is refused; V(User), V(Group), V(WorkingDirectory) and V(EnvironmentFile)
-        have their own options.
+        have their own options. V(KillMode=process) is refused, it would leave the job's other
+        processes running after it ends.
+      - The names and validators are the collection's allowlist of unit settings (the same as
+        M(supervised.background.worker_unit)'s O(supervised.background.worker_unit#module:settings)),
+        limited to what C(systemd-run) accepts for a transient service.
     type: dict
     default: {}
   state:
@@ -112,14 +120,14 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for the job to finish (O(state=started) with O(wait=true), or
-        O(state=finished)). When it runs longer the task fails and says so; the job keeps
-        running unless O(stop_on_timeout=true).
+      - How long to wait for the job to finish (O(state=started) with O(wait=true), or
+        O(state=finished)), in seconds or as a time span (V(30min)). When it runs longer the task
+        fails and says so; the job keeps running unless O(stop_on_timeout=true).
       - V(0) means do not wait - report the current state, with RV(running=true) and no failure
         while the job still runs (O(stop_on_timeout) then does nothing); a finished job is
         reported (and fails with O(fail_on_error)) as usual.
-    type: int
-    default: 3600
+    type: raw
+    default: 1h
   stop_on_timeout:
     description: Stop the job when O(timeout) is exceeded instead of leaving it running.
     type: bool
@@ -139,8 +147,17 @@ options:
     description: How many of the job's last output lines to return in RV(output_lines) (V(0) for none).
     type: int
     default: 20
+  lock_timeout:
+    description:
+      - How long to wait for another run that is starting or stopping the same job (seconds or a time span).
+        The wait for the job itself is not under the lock.
+    type: raw
+    default: 5min
 notes:
   - The job runs with C(Type=exec), so a command that cannot be executed fails at start.
+  - A job killed by the kernel's OOM killer, or one that cannot be started, ends as a failed unit
+    that systemd keeps loaded; its result is read from systemd (with no leftover report, systemd
+    killed them).
   - A transient unit does not survive a reboot; its journal output does.
 seealso:
   - name: systemd-run(1)
@@ -209,7 +226,7 @@ result:
   description:
     - systemd's C(Result) of the run - V(success), V(exit-code), V(signal), V(core-dump),
       V(timeout) (RuntimeMaxSec exceeded, or a stop that needed SIGKILL), V(oom-kill)...
-    - Null while the job runs, or when a stopped job was unloaded by systemd.
+    - Null while the job runs.
   returned: always
   type: str
   sample: exit-code
@@ -234,6 +251,19 @@ output_lines:
   type: list
   elements: str
   sample: [migrating, done]
+leftovers:
+  description:
+    - The processes of the job still running when its main process ended (by name and executable,
+      never their arguments), all of which systemd then killed. At most 50 are listed.
+  returned: when the job has finished
+  type: list
+  elements: dict
+  sample: [{pid: 4711, name: sleep, executable: /usr/bin/sleep}]
+leftover_count:
+  description: How many leftover processes systemd killed when the job ended.
+  returned: when the job has finished
+  type: int
+  sample: 1
 command_line:
   description: The C(systemd-run) argument list the module ran (or would run in check mode).
   returned: when a job was (or would be) started
@@ -241,18 +271,27 @@ command_line:
   elements: str
 """
 
-import grp
 import os
 import pwd
-import re
+import grp
+import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import validate
+from ansible_collections.supervised.background.plugins.module_utils import (
+    job_record,
+    locking,
+    safe_file,
+    unit_file,
+    validate,
+)
 from ansible_collections.supervised.background.plugins.module_utils.systemd import (
     Systemd,
     SystemdError,
+    run_argv,
     to_int,
+    unit_name,
+    unit_prefix,
 )
 
 JOB_PROPERTIES = (
@@ -260,12 +299,7 @@ JOB_PROPERTIES = (
     "MainPID", "InvocationID", "Transient", "ExecMainStartTimestampMonotonic",
     "ExecMainExitTimestampMonotonic",
 )
-
-_USER_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|\d+)$")
-_INVOCATION_RE = re.compile(r"^[0-9a-f]{32}$")
-_RLIMIT_RE = re.compile(r"^(?:\d+|infinity)(?::(?:\d+|infinity))?$")
-_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGABRT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM",
-            "SIGALRM", "SIGCONT", "SIGWINCH", "SIGPWR")
+_INVOCATION_RE = r"[0-9a-f]{32}"
 _EXIT_CODES = {1: "exited", 2: "killed", 3: "dumped"}
 _RUNNING_STATES = ("activating", "active", "deactivating", "reloading")
 # systemd's own exit statuses for a job that never ran its command (systemd.exec(5)).
@@ -277,178 +311,94 @@ EXEC_FAILURES = {
     209: "systemd could not connect the job's output",
     213: "systemd could not set the job's resource limits",
 }
-
 # Unit properties set through a dedicated option (or by the module itself).
-_RESERVED = {
-    "User": "the 'user' option", "Group": "the 'group' option",
-    "WorkingDirectory": "the 'working_directory' option",
-    "EnvironmentFile": "the 'environment_files' option",
-    "ExecStart": "the 'command' option",
-    "Environment": "the 'environment_files' option (secrets must not be arguments)",
-    "RemainAfterExit": "the module (always yes, so the result stays readable)",
-    "Type": "the module (always exec)",
+OWNED = {
+    "User": "user", "Group": "group", "WorkingDirectory": "working_directory",
+    "EnvironmentFile": "environment_files", "ExecStart": "command",
+    "Environment": "environment_files (secrets must not be arguments or properties)",
+    "RemainAfterExit": "the module", "Type": "the module (always exec)",
+    "SuccessExitStatus": "the module (every exit is recorded; the result says how it ended)",
 }
 
 
-def _timespan(field, value):
-    return validate.format_timespan(validate.timespan(field, value, allow_infinity=True, minimum=0.001))
-
-
-def _int_range(low, high):
-    def check(field, value):
-        if isinstance(value, bool):
-            raise validate.InputError(f"{field}: '{value}' must be an integer from {low} to {high}")
-        text = validate.single_line(field, str(value)).strip()
-        if not re.fullmatch(r"-?\d+", text) or not low <= int(text) <= high:
-            raise validate.InputError(f"{field}: '{text}' must be an integer from {low} to {high}")
-        return str(int(text))
-    return check
-
-
-def _choice(*choices, booleans=False):
-    def check(field, value):
-        if isinstance(value, bool):
-            if booleans:
-                return "yes" if value else "no"
-        else:
-            text = validate.single_line(field, str(value)).strip()
-            if booleans and text.lower() in ("yes", "true", "on", "1", "no", "false", "off", "0"):
-                return "yes" if text.lower() in ("yes", "true", "on", "1") else "no"
-            if text in choices:
-                return text
-        allowed = list(choices) + (["yes", "no"] if booleans else [])
-        raise validate.InputError(f"{field}: '{value}' must be one of {', '.join(allowed)}")
-    return check
-
-
-def _signal(field, value):
-    text = validate.single_line(field, str(value)).strip()
-    if text not in _SIGNALS:
-        raise validate.InputError(f"{field}: '{text}' must be a signal name, one of {', '.join(_SIGNALS)}")
-    return text
-
-
-def _rlimit(field, value):
-    if isinstance(value, bool):
-        raise validate.InputError(f"{field}: '{value}' must be a number, SOFT:HARD or infinity")
-    text = validate.single_line(field, str(value)).strip()
-    if not _RLIMIT_RE.match(text):
-        raise validate.InputError(f"{field}: '{text}' must be a number, SOFT:HARD or infinity")
-    return text
-
-
-def _umask(field, value):
-    return f"{validate.file_mode(field, value):04o}"
-
-
-def _validator(func):
-    def check(field, value):
-        if isinstance(value, bool):
-            raise validate.InputError(f"{field}: '{value}' is not a valid value")
-        return func(field, value)
-    return check
-
-
-ALLOWED_PROPERTIES = {
-    "RuntimeMaxSec": _timespan,
-    "TimeoutStopSec": _timespan,
-    "MemoryMax": _validator(validate.memory_size),
-    "MemoryHigh": _validator(validate.memory_size),
-    "MemorySwapMax": _validator(validate.memory_size),
-    "CPUQuota": _validator(validate.cpu_quota),
-    "TasksMax": _validator(validate.tasks_max),
-    "CPUWeight": _int_range(1, 10000),
-    "IOWeight": _int_range(1, 10000),
-    "Nice": _int_range(-20, 19),
-    "OOMScoreAdjust": _int_range(-1000, 1000),
-    "KillSignal": _signal,
-    "KillMode": _choice("control-group", "mixed", "process"),
-    "SendSIGKILL": _choice(booleans=True),
-    "LimitNOFILE": _rlimit,
-    "LimitNPROC": _rlimit,
-    "LimitCORE": _rlimit,
-    "UMask": _umask,
-    "NoNewPrivileges": _choice(booleans=True),
-    "PrivateTmp": _choice(booleans=True),
-    "PrivateDevices": _choice(booleans=True),
-    "ProtectSystem": _choice("full", "strict", booleans=True),
-    "ProtectHome": _choice("read-only", "tmpfs", booleans=True),
-}
-
-
-def unit_name(value):
+def job_unit(value):
     """``db-migrate`` or ``db-migrate.service`` -> ``db-migrate.service`` (no templates)."""
     validate.single_line("unit", value)
     if value and value.endswith(".service"):
-        validate.full_unit_name("unit", value)
+        unit_name("unit", value)
         if "@" in value:
             raise validate.InputError(f"unit: '{value}' must not contain '@' (a transient job is not a template instance)")
         return value
-    validate.unit_base_name("unit", value)
-    return f"{value}.service"
+    return unit_prefix("unit", value) + ".service"
 
 
 def check_properties(properties):
-    """Validate the ``properties`` dict; return ``[(name, rendered value)]`` sorted by name."""
-    rendered = []
-    for name in sorted(properties, key=str):
-        validate.directive_name("properties", name)
-        if name in _RESERVED:
-            raise validate.InputError(f"properties: '{name}' is set by {_RESERVED[name]}, not through properties")
-        if name not in ALLOWED_PROPERTIES:
-            raise validate.InputError(
-                f"properties: '{name}' is not an allowed property (allowed: {', '.join(sorted(ALLOWED_PROPERTIES))})"
-            )
-        value = properties[name]
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise validate.InputError(f"properties.{name}: must not be empty")
-        rendered.append((name, ALLOWED_PROPERTIES[name](f"properties.{name}", value)))
-    return rendered
+    """The ``properties`` dict through the collection's allowlist: ``[(name, value)]`` sorted."""
+    rendered = unit_file.settings("properties", properties, owned=OWNED, transient_only=True)
+    if rendered.get("KillMode") == ["process"]:
+        raise validate.InputError("properties.KillMode: 'process' is refused, it leaves the job's other processes "
+                                  "running after the job ends")
+    return [(name, value) for name in sorted(rendered) for value in rendered[name]]
 
 
-def literal_argument(arg):
-    """systemd expands ``$VAR``/``${VAR}`` in ExecStart arguments; ``$$`` is a literal ``$``."""
-    return arg.replace("$", "$$")
+def job_view(props, record=None):
+    """Classify a job: absent / running / finished, from systemd's properties and the record.
 
-
-def build_command_line(systemd_run, unit, command, user=None, group=None, working_directory=None,
-                       environment_files=(), properties=()):
-    """The ``systemd-run`` argv for one job (no shell ever sees it)."""
-    argv = [systemd_run, "--quiet", "--no-ask-password", f"--unit={unit}", "--service-type=exec",
-            "--remain-after-exit"]
-    settings = []
-    if user:
-        settings.append(("User", user))
-    if group:
-        settings.append(("Group", group))
-    if working_directory:
-        settings.append(("WorkingDirectory", working_directory))
-    for path in environment_files:
-        settings.append(("EnvironmentFile", path))
-    settings.extend(properties)
-    for name, value in settings:
-        argv += ["-p", f"{name}={value}"]
-    return argv + ["--"] + [command[0]] + [literal_argument(a) for a in command[1:]]
-
-
-def job_view(props):
-    """Classify ``systemctl show`` properties of a job: absent / running / finished."""
-    if props.get("LoadState") != "loaded":
-        return "absent"
+    A job that ended is unloaded by systemd and known from its record; one that failed in a way
+    that skips the record (it could not start, the OOM killer) stays loaded as ``failed``."""
+    loaded = props.get("LoadState") == "loaded"
     active, sub = props.get("ActiveState"), props.get("SubState")
-    if active in _RUNNING_STATES and not (active == "active" and sub == "exited"):
+    if loaded and active in _RUNNING_STATES and not (active == "active" and sub == "exited"):
         return "running"
-    return "finished"
+    if loaded and (active == "failed" or (active == "active" and sub == "exited")):
+        return "finished"
+    return "finished" if record is not None else "absent"
 
 
-def job_facts(props):
-    """What the module reports about one run, from ``systemctl show`` properties."""
-    view = job_view(props)
+def _signal_number(name):
+    try:
+        return int(signal.Signals("SIG" + name if not name.startswith("SIG") else name))
+    except (ValueError, KeyError):
+        return None
+
+
+def record_facts(record):
+    """What the module reports about a run, from the helper's record."""
+    code = record.get("exit_code") or ""
+    raw = record.get("exit_status") or ""
+    status = int(raw) if str(raw).isdigit() else _signal_number(str(raw))
+    service = record.get("service_result") or ""
+    if service not in ("", "success"):
+        result = service
+    elif code == "exited":
+        result = "success" if status == 0 else "exit-code"
+    elif code == "killed":
+        result = "signal"
+    elif code == "dumped":
+        result = "core-dump"
+    else:
+        result = "success"
+    stopped = bool(record.get("stopped")) and service == "success"
+    facts = {
+        "state": "stopped" if stopped else "finished",
+        "running": False,
+        "invocation_id": record.get("invocation_id", ""),
+        "result": None if stopped else result,
+        "exit_status": status,
+        "exit_code": code or None,
+        "duration_sec": record.get("duration_sec"),
+        "leftovers": record.get("leftovers") or [],
+        "leftover_count": record.get("leftover_count", 0),
+    }
+    return facts
+
+
+def unit_facts(props, view):
     facts = {
         "state": view,
         "running": view == "running",
         "invocation_id": props.get("InvocationID", "") if view != "absent" else "",
-        "result": props.get("Result") or None if view == "finished" else None,
+        "result": (props.get("Result") or None) if view == "finished" else None,
     }
     if view == "finished":
         code = to_int(props.get("ExecMainCode"), 0)
@@ -457,6 +407,8 @@ def job_facts(props):
         start = to_int(props.get("ExecMainStartTimestampMonotonic"), 0)
         end = to_int(props.get("ExecMainExitTimestampMonotonic"), 0)
         facts["duration_sec"] = round((end - start) / 1e6, 3) if start and end >= start else None
+        facts["leftovers"] = []
+        facts["leftover_count"] = 0
     return facts
 
 
@@ -469,61 +421,50 @@ class TransientJob:
         self.systemd = Systemd(module)
         self.unit = None
         self.command_line = None
+        self.timeout = None
 
     # -- input -------------------------------------------------------------------------------
     def check_input(self):
         """Validate every option (pure checks first, then read-only host checks)."""
         p = self.params
-        self.unit = unit_name(p["unit"])
+        self.unit = job_unit(p["unit"])
         if p["state"] == "started" and not p["command"]:
             raise validate.InputError("command: is required with state=started")
-        command = p["command"] or []
-        for index, arg in enumerate(command):
-            validate.single_line(f"command[{index}]", arg)
+        command = [validate.text(f"command[{i}]", arg) for i, arg in enumerate(p["command"] or [])]
         if command:
             validate.absolute_path("command[0]", command[0])
+        settings = []
         for field in ("user", "group"):
             if p[field] is not None:
-                validate.single_line(field, p[field])
-                if not _USER_RE.match(p[field]):
-                    raise validate.InputError(f"{field}: '{p[field]}' is not a valid {field} name")
+                settings.append((field.capitalize(), validate.account_name(field, p[field])))
         if p["working_directory"] is not None:
-            validate.absolute_path("working_directory", p["working_directory"])
-            if any(c.isspace() for c in p["working_directory"]):
-                raise validate.InputError("working_directory: must not contain whitespace")
+            settings.append(("WorkingDirectory", unit_file.path_value("working_directory", p["working_directory"])))
         for index, path in enumerate(p["environment_files"]):
-            validate.absolute_path(f"environment_files[{index}]", path)
-            if any(c.isspace() for c in path):
-                raise validate.InputError(f"environment_files[{index}]: must not contain whitespace")
-        properties = check_properties(p["properties"])
-        if p["invocation_id"] is not None and not _INVOCATION_RE.fullmatch(p["invocation_id"]):
-            raise validate.InputError("invocation_id: must be 32 lowercase hexadecimal characters")
-        if p["timeout"] < 0:
-            raise validate.InputError(f"timeout: {p['timeout']} must be 0 or more seconds")
-        if p["output_lines"] < 0 or p["output_lines"] > 10000:
-            raise validate.InputError(f"output_lines: {p['output_lines']} must be from 0 to 10000")
+            settings.append(("EnvironmentFile", unit_file.path_value(f"environment_files[{index}]", path)))
+        settings += check_properties(p["properties"])
+        if p["invocation_id"] is not None:
+            validate.pattern("invocation_id", p["invocation_id"], _INVOCATION_RE, "must be 32 lowercase hexadecimal characters")
+        self.timeout = validate.timespan("timeout", p["timeout"])
+        validate.integer("output_lines", p["output_lines"], 0, 10000)
+        self.wait_lock = locking.lock_wait(p)
         if p["state"] == "started":
             self.check_host(command)
-            self.command_line = build_command_line(
-                self.module.get_bin_path("systemd-run", required=True), self.unit, command,
-                p["user"], p["group"], p["working_directory"], p["environment_files"], properties,
-            )
+            settings += [("SuccessExitStatus", job_record.SUCCESS_EXIT_STATUS),
+                         ("ExecStop", f"+{job_record.HELPER_PATH} {self.unit}")]
+            self.command_line = run_argv(self.module.get_bin_path("systemd-run", required=True), self.unit, command,
+                                         settings)
 
     def check_host(self, command):
         """Read-only checks of what the job needs, so a mistake fails before anything runs."""
         p = self.params
         if not os.path.isfile(command[0]):
             raise validate.InputError(f"command[0]: '{command[0]}' does not exist on the host")
-        if p["user"] is not None:
-            try:
-                pwd.getpwuid(int(p["user"])) if p["user"].isdigit() else pwd.getpwnam(p["user"])
-            except (KeyError, OverflowError):
-                raise validate.InputError(f"user: '{p['user']}' does not exist on the host") from None
-        if p["group"] is not None:
-            try:
-                grp.getgrgid(int(p["group"])) if p["group"].isdigit() else grp.getgrnam(p["group"])
-            except (KeyError, OverflowError):
-                raise validate.InputError(f"group: '{p['group']}' does not exist on the host") from None
+        for field, lookup_id, lookup_name in (("user", pwd.getpwuid, pwd.getpwnam), ("group", grp.getgrgid, grp.getgrnam)):
+            if p[field] is not None:
+                try:
+                    lookup_id(int(p[field])) if p[field].isdigit() else lookup_name(p[field])
+                except (KeyError, OverflowError):
+                    raise validate.InputError(f"{field}: '{p[field]}' does not exist on the host") from None
         if p["working_directory"] is not None and not os.path.isdir(p["working_directory"]):
             raise validate.InputError(f"working_directory: '{p['working_directory']}' is not an existing directory")
         for index, path in enumerate(p["environment_files"]):
@@ -539,32 +480,47 @@ class TransientJob:
             )
         return props
 
-    def output(self, start_monotonic, invocation=""):
-        """The job's own last output lines: its unit's entries since this run started.
+    def observe(self):
+        """``(props, record, view)`` now."""
+        props = self.show()
+        record = job_record.read_record(self.unit)
+        if record is not None and props.get("LoadState") == "loaded" and props.get("InvocationID") \
+                and record.get("invocation_id") != props.get("InvocationID"):
+            record = None
+        return props, record, job_view(props, record)
 
-        journald tags a line with the run's invocation id only while the job's cgroup exists, so
-        the last lines of a short job often lack it; one unit name runs one job at a time, so the
-        unit plus the run's start time select exactly this run's lines.
-        """
+    def facts(self, props, record, view):
+        if view == "finished" and record is not None and props.get("ActiveState") != "failed":
+            return record_facts(record)
+        if view == "finished" and record is not None and record.get("invocation_id") == props.get("InvocationID"):
+            facts = unit_facts(props, view)
+            facts.update(leftovers=record.get("leftovers") or [], leftover_count=record.get("leftover_count", 0))
+            return facts
+        return unit_facts(props, view)
+
+    def output(self, props, record, facts):
+        """The job's own last output lines: its unit's entries since this run started."""
         lines = self.params["output_lines"]
-        if lines == 0 or not (start_monotonic or invocation):
+        start = to_int(props.get("ExecMainStartTimestampMonotonic"), 0)
+        if record is not None and record.get("invocation_id") == facts.get("invocation_id"):
+            start = record.get("start_monotonic_usec") or start
+        if lines == 0 or not start:
             return []
-        if not start_monotonic:
-            return self.systemd.journal_tail(self.unit, lines, invocation=invocation)
-        since = time.time() - (time.monotonic() - start_monotonic / 1e6)
+        since = time.time() - (time.monotonic() - start / 1e6)
         return self.systemd.journal_tail(self.unit, lines, since=since)
 
-    def wait_for(self, props):
-        """Poll until the job is no longer running or ``timeout`` passes; return (props, timed_out)."""
-        deadline = time.monotonic() + self.params["timeout"]
-        delay = 0.1
-        while job_view(props) == "running":
+    def wait_for(self):
+        """Poll until the job is no longer running or the timeout passes."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.05
+        props, record, view = self.observe()
+        while view == "running":
             if time.monotonic() >= deadline:
-                return props, True
+                return props, record, view, True
             time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
             delay = min(delay * 2, 1.0)
-            props = self.show()
-        return props, False
+            props, record, view = self.observe()
+        return props, record, view, False
 
     # -- states ------------------------------------------------------------------------------
     def run(self):
@@ -580,131 +536,124 @@ class TransientJob:
             self.module.fail_json(msg=f"{self.unit}: {err}", unit=self.unit, changed=False)
         return None
 
-    def base_result(self, props, changed=False, already_running=False):
-        result = {"changed": changed, "unit": self.unit, "already_running": already_running,
-                  "output_lines": []}
-        result.update(job_facts(props))
+    def result(self, props, record, view, changed=False, already_running=False):
+        facts = self.facts(props, record, view)
+        result = {"changed": changed, "unit": self.unit, "already_running": already_running}
+        result.update(facts)
+        result["output_lines"] = self.output(props, record, facts) if view != "absent" else []
         return result
 
     def state_started(self):
-        props = self.show()
-        view = job_view(props)
+        with locking.host_lock(self.module, ("job", self.unit), timeout=self.wait_lock):
+            props, record, view = self.observe()
+            if view == "running":
+                self.check_invocation(props)
+                if not self.params["wait"] or self.module.check_mode:
+                    return self.result(props, record, view, already_running=True)
+            elif self.module.check_mode:
+                return {"changed": True, "unit": self.unit, "already_running": False, "state": "absent",
+                        "running": False, "invocation_id": "", "result": None, "output_lines": [],
+                        "command_line": self.command_line}
+            else:
+                rc = self.start(props)
         if view == "running":
-            self.check_invocation(props)
-            result = self.base_result(props, already_running=True)
-            if self.params["wait"] and not self.module.check_mode:
-                return self.finish(props, result)
-            result["output_lines"] = self.lines(props)
-            return result
-        if self.module.check_mode:
-            result = self.base_result({}, changed=True)
+            # Another run of this job is going on: wait for it (outside the lock) and report it.
+            return self.finish(already_running=True)
+        if not self.params["wait"] and rc == 0:
+            props, record, view = self.observe()
+            result = self.result(props, record, view, changed=True)
             result["command_line"] = self.command_line
             return result
-        if view == "finished":
-            # A finished earlier run stays loaded (RemainAfterExit); clear it for a fresh run.
+        return self.finish(changed=True)
+
+    def start(self, props):
+        """Install the helper, clear a finished earlier run (new invocation id), run systemd-run."""
+        safe_file.install_program(self.module, job_record.HELPER_PATH, job_record)
+        if props.get("LoadState") == "loaded":
             if props.get("ActiveState") == "active":
                 self.systemd.stop([self.unit])
             self.systemd.reset_failed([self.unit])
+        job_record.remove_record(self.unit)
         rc, out, err = self.module.run_command(self.command_line, expand_user_and_vars=False)
-        props = self.show()
-        result = self.base_result(props, changed=True)
-        result["command_line"] = self.command_line
-        if rc != 0 and job_view(props) == "absent":
-            words = (err or out).strip()
-            self.module.fail_json(msg=f"{self.unit}: systemd-run failed (rc={rc}): {words}", **result)
+        if rc != 0 and self.observe()[2] == "absent":
+            self.module.fail_json(msg=f"{self.unit}: systemd-run failed (rc={rc}): {(err or out).strip()}",
+                                  unit=self.unit, changed=True, command_line=self.command_line)
         # rc != 0 with the unit loaded: the job failed at once (exec error, or exited before the start
         # job completed); its result says which, so it is reported like any finished job.
-        if not self.params["wait"] and rc == 0:
-            return result
-        return self.finish(props, result)
+        return rc
 
     def state_finished(self):
-        props = self.show()
-        if job_view(props) == "absent":
+        props, record, view = self.observe()
+        if view == "absent":
             raise validate.InputError(
-                f"unit: no job named '{self.unit}' is loaded (never started, stopped, or the host rebooted)"
+                f"unit: no job named '{self.unit}' is loaded or recorded (never started, or the host rebooted)"
             )
-        self.check_invocation(props)
-        result = self.base_result(props)
-        if self.module.check_mode and job_view(props) == "running":
-            result["output_lines"] = self.lines(props)
-            return result
-        return self.finish(props, result)
+        self.check_invocation(props, record)
+        if self.module.check_mode and view == "running":
+            return self.result(props, record, view)
+        return self.finish()
 
     def state_stopped(self):
-        props = self.show()
-        if job_view(props) == "absent":
-            return self.base_result(props)
-        self.check_invocation(props)
-        if job_view(props) == "finished":
-            result = self.base_result(props)
-            result["output_lines"] = self.lines(props)
-            return result
-        if self.module.check_mode:
-            return self.base_result(props, changed=True)
-        self.systemd.stop([self.unit])
-        return self.stopped_result(props)
-
-    def lines(self, props):
-        return self.output(to_int(props.get("ExecMainStartTimestampMonotonic"), 0), props.get("InvocationID", ""))
-
-    def stopped_result(self, before):
-        """Report a job this module just stopped (``before``: its properties while running)."""
-        after = self.show()
-        result = self.base_result(after, changed=True)
-        if job_view(after) == "absent" or after.get("InvocationID") != before.get("InvocationID"):
-            # A cleanly stopped transient unit is unloaded by systemd at once: no result to read.
-            result.update(state="stopped", result=None, running=False)
-        result["invocation_id"] = before.get("InvocationID", "")
-        result["output_lines"] = self.lines(before)
+        with locking.host_lock(self.module, ("job", self.unit), timeout=self.wait_lock):
+            props, record, view = self.observe()
+            if view == "absent":
+                return self.result(props, record, view)
+            self.check_invocation(props, record)
+            if view == "finished":
+                return self.result(props, record, view)
+            if self.module.check_mode:
+                result = self.result(props, record, view, changed=True)
+                return result
+            invocation = props.get("InvocationID", "")
+            self.systemd.stop([self.unit])
+            props, record, view = self.observe()
+        result = self.result(props, record, view, changed=True)
+        if view == "absent" or result.get("invocation_id") != invocation:
+            result.update(state="stopped", result=None, running=False, invocation_id=invocation)
         return result
 
-    def check_invocation(self, props):
+    def check_invocation(self, props, record=None):
         wanted = self.params["invocation_id"]
-        current = props.get("InvocationID", "")
+        current = props.get("InvocationID", "") or (record or {}).get("invocation_id", "")
         if wanted and current != wanted:
             raise validate.InputError(
                 f"invocation_id: '{self.unit}' now belongs to run {current or '(none)'}, not {wanted} "
                 "(the job was started again or replaced)"
             )
 
-    def finish(self, props, result):
+    def finish(self, changed=False, already_running=False):
         """Wait for the job (unless it is done), then report or fail on its result."""
         started = time.monotonic()
-        first = props
-        if self.params["timeout"] == 0 and job_view(props) == "running":
+        props, record, view = self.observe()
+        if self.timeout == 0 and view == "running":
             # timeout=0: do not wait; report the running job as it is (not a failure).
-            result.update(job_facts(props))
-            result["output_lines"] = self.lines(props)
-            return result
-        props, timed_out = self.wait_for(props)
+            return self.result(props, record, view, changed=changed, already_running=already_running)
+        props, record, view, timed_out = self.wait_for()
+        result = self.result(props, record, view, changed=changed, already_running=already_running)
+        if self.command_line and changed:
+            result["command_line"] = self.command_line
         if timed_out:
             waited = round(time.monotonic() - started, 1)
             if self.params["stop_on_timeout"]:
-                self.systemd.stop([self.unit])
-                result.update(self.stopped_result(props))
-                self.module.fail_json(
-                    msg=f"{self.unit}: still running after {waited:g} s (timeout={self.params['timeout']}); "
-                        "stopped it (stop_on_timeout)", timed_out=True, **result)
-            result.update(job_facts(props))
-            result["output_lines"] = self.lines(props)
-            self.module.fail_json(
-                msg=f"{self.unit}: still running after {waited:g} s (timeout={self.params['timeout']}); "
-                    "it keeps running (read it later with state=finished)", timed_out=True, **result)
-        if job_view(props) == "absent":
-            result.update(state="stopped", running=False, result=None, output_lines=self.lines(first))
+                with locking.host_lock(self.module, ("job", self.unit), timeout=self.wait_lock):
+                    self.systemd.stop([self.unit])
+                    props, record, view = self.observe()
+                result.update(self.result(props, record, view, changed=True))
+                self.module.fail_json(msg=f"{self.unit}: still running after {waited:g} s (timeout); stopped it "
+                                          "(stop_on_timeout)", timed_out=True, **result)
+            self.module.fail_json(msg=f"{self.unit}: still running after {waited:g} s (timeout); it keeps running "
+                                      "(read it later with state=finished)", timed_out=True, **result)
+        if view == "absent":
+            result.update(state="stopped", running=False, result=None)
             if self.params["fail_on_error"]:
-                self.module.fail_json(
-                    msg=f"{self.unit}: the job was stopped while waiting for it (by someone else?); "
-                        "its result is unknown", **result)
+                self.module.fail_json(msg=f"{self.unit}: the job disappeared while waiting for it (stopped and reset by "
+                                          "someone else?); its result is unknown", **result)
             return result
-        result.update(job_facts(props))
-        result["output_lines"] = self.lines(props)
-        if self.params["fail_on_error"] and result["result"] != "success":
+        if self.params["fail_on_error"] and result["state"] == "finished" and result["result"] != "success":
             hint = EXEC_FAILURES.get(result.get("exit_status")) if result.get("exit_code") == "exited" else None
             self.module.fail_json(
-                msg=f"{self.unit}: job failed: result={result['result']}, {result.get('exit_code')} "
-                    f"with status {result.get('exit_status')}" + (f" ({hint})" if hint else ""), **result)
+                msg=f"{self.unit}: job failed: result={result['result']}, {result.get('exit_code')} with status "
+                    f"{result.get('exit_status')}" + (f" ({hint})" if hint else ""), **result)
         return result
 
 
@@ -720,17 +669,17 @@ def main():
             properties=dict(type="dict", default={}),
             state=dict(type="str", choices=["started", "finished", "stopped"], default="started"),
             wait=dict(type="bool", default=True),
-            timeout=dict(type="int", default=3600),
+            timeout=dict(type="raw", default="1h"),
             stop_on_timeout=dict(type="bool", default=False),
             fail_on_error=dict(type="bool", default=True),
             invocation_id=dict(type="str"),
             output_lines=dict(type="int", default=20),
+            **locking.LOCK_SPEC,
         ),
         required_if=[("state", "started", ("command",))],
         supports_check_mode=True,
     )
-    result = TransientJob(module).run()
-    module.exit_json(**result)
+    module.exit_json(**TransientJob(module).run())
 
 
 if __name__ == "__main__":

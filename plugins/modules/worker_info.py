@@ -107,46 +107,18 @@ summary:
   sample: {total: 3, active: 2, failed: 1}
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.supervised.background.plugins.module_utils import validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import (
     INSTANCE_PROPERTIES,
     Systemd,
     SystemdError,
-    instance_of,
     instance_unit,
-    to_int,
+    instance_view,
+    unit_name,
+    unit_prefix,
 )
-
-
-def natural_key(text):
-    """Sort ``2`` before ``10`` and ``eu-2`` before ``eu-10``."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
-
-
-def unit_facts(unit, props, name=None):
-    """Turn ``systemctl show`` properties of one unit into the module's entry."""
-    pid = to_int(props.get("MainPID"), 0)
-    file_state = props.get("UnitFileState", "")
-    return {
-        "unit": unit,
-        "instance": instance_of(unit, name) if name else None,
-        "load_state": props.get("LoadState", ""),
-        "active_state": props.get("ActiveState", ""),
-        "sub_state": props.get("SubState", ""),
-        "result": props.get("Result", ""),
-        "main_pid": pid or None,
-        "n_restarts": to_int(props.get("NRestarts"), 0),
-        "exec_main_status": to_int(props.get("ExecMainStatus")),
-        "enabled": file_state in ("enabled", "enabled-runtime"),
-        "unit_file_state": file_state,
-        "active_since": props.get("ActiveEnterTimestamp") or None,
-        "memory_bytes": to_int(props.get("MemoryCurrent")),
-        "tasks": to_int(props.get("TasksCurrent")),
-        "invocation_id": props.get("InvocationID") or None,
-    }
+from ansible_collections.supervised.background.plugins.module_utils.validate import natural_key
 
 
 def summarise(entries):
@@ -167,11 +139,9 @@ class WorkerInfo:
     def check_input(self):
         params = self.module.params
         if params["name"] is not None:
-            validate.unit_base_name("name", params["name"])
+            unit_prefix("name", params["name"])
         for index, unit in enumerate(params["units"] or []):
-            validate.full_unit_name(f"units[{index}]", unit)
-            if unit.endswith("@.service"):
-                raise validate.InputError(f"units[{index}]: '{unit}' is a template; name an instance")
+            unit_name(f"units[{index}]", unit, template=False)
 
     def run(self):
         try:
@@ -188,7 +158,7 @@ class WorkerInfo:
             shown = self.systemd.show(units, INSTANCE_PROPERTIES)
         except SystemdError as err:
             self.module.fail_json(msg=str(err))
-        entries = [unit_facts(unit, shown[unit], name) for unit in units]
+        entries = [instance_view(unit, shown[unit], name) for unit in units]
         return {"changed": False, "units": entries, "summary": summarise(entries)}
 
 
@@ -202,8 +172,7 @@ def main():
         required_one_of=[("name", "units")],
         supports_check_mode=True,
     )
-    result = WorkerInfo(module).run()
-    module.exit_json(**result)
+    module.exit_json(**WorkerInfo(module).run())
 
 
 if __name__ == "__main__":

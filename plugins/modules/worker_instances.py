@@ -18,9 +18,15 @@ description:
     by guessing names.
   - Optionally restarts the running instances, all at once or one after the other (O(restart=rolling)),
     and watches them for O(settle_sec) seconds. An instance that is not active, restarted or changed its
-    main PID in that time fails the task with its state and the last lines of its journal.
+    main PID in that time fails the task with its state and the last lines of its journal; one that its
+    watchdog killed (C(Result=watchdog)) is reported as such.
+  - A C(Type=notify) worker is started only when it has sent C(READY=1): C(systemctl start) waits for
+    it (bounded by the unit's C(TimeoutStartSec)), and one that never gets ready fails the task.
+  - The whole reconcile holds the template's lock, so two runs at once (say C(count=5) and C(count=2))
+    end in exactly one run's wanted state, never a mix of both.
 extends_documentation_fragment:
   - supervised.background.attributes
+  - supervised.background.attributes.lock
 attributes:
   check_mode:
     support: full
@@ -115,7 +121,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 instances:
-  description: State of every wanted instance after the run (before it, in check mode).
+  description:
+    - State of every wanted instance after the run (before it, in check mode), in the same shape as
+      M(supervised.background.worker_info) reports a unit (C(main_pid) is null when no process runs).
   returned: always
   type: dict
   sample:
@@ -157,28 +165,28 @@ failing:
   type: dict
 """
 
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import validate
+from ansible_collections.supervised.background.plugins.module_utils import locking, validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import (
+    ENABLED_STATES,
     Systemd,
     SystemdError,
+    instance_name,
     instance_unit,
-    to_int,
+    instance_view,
+    template_unit,
+    unit_prefix,
 )
+from ansible_collections.supervised.background.plugins.module_utils.validate import natural_key
 
 MAX_COUNT = 1000
 # One watch window; a rolling restart waits it once per instance, so keep it bounded.
 MAX_SETTLE = 3600.0
 RUNNING = ("active", "reloading")
 STOPPED = ("inactive", "failed")
-ENABLED = ("enabled", "enabled-runtime")
-
-
-def natural_key(name):
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
+ENABLED = ENABLED_STATES
 
 
 def wanted_instances(count, instances):
@@ -198,7 +206,7 @@ def wanted_instances(count, instances):
         raise validate.InputError(f"instances: {len(instances)} names are more than {MAX_COUNT} instances of one template")
     seen = []
     for i, inst in enumerate(instances):
-        validate.instance_name(f"instances[{i}]", inst)
+        instance_name(f"instances[{i}]", inst)
         if inst not in seen:
             seen.append(inst)
     return sorted(seen, key=natural_key)
@@ -262,15 +270,7 @@ def state_lines(name, insts, props, enabled_links, plan=None, state=None, enable
 
 
 def describe(unit, props):
-    return {
-        "unit": unit,
-        "active_state": props.get("ActiveState"),
-        "sub_state": props.get("SubState"),
-        "result": props.get("Result"),
-        "main_pid": to_int(props.get("MainPID"), 0),
-        "n_restarts": to_int(props.get("NRestarts"), 0),
-        "enabled": props.get("UnitFileState") in ENABLED,
-    }
+    return instance_view(unit, props)
 
 
 class WorkerInstances:
@@ -298,6 +298,7 @@ class WorkerInstances:
         summary = ", ".join(
             f"{u} ({failing[u]['active_state']}/{failing[u]['sub_state']}, result={failing[u]['result']}, "
             f"NRestarts={failing[u]['n_restarts']}, MainPID={failing[u]['main_pid']})"
+            + (" killed by its watchdog (no WATCHDOG=1 within WatchdogSec)" if failing[u]["result"] == "watchdog" else "")
             for u in units
         )
         self.fail(f"{reason}: {summary}", failing=failing)
@@ -319,20 +320,21 @@ class WorkerInstances:
     def run(self):
         p = self.params
         try:
-            name = validate.unit_base_name("name", p["name"])
+            name = unit_prefix("name", p["name"])
             wanted = wanted_instances(p["count"], p["instances"])
-            settle = validate.timespan("settle_sec", p["settle_sec"])
-            if settle > MAX_SETTLE:
-                raise validate.InputError(f"settle_sec: {settle:g}s is more than {MAX_SETTLE:g}s")
+            settle = validate.timespan("settle_sec", p["settle_sec"], maximum=MAX_SETTLE)
+            wait = locking.lock_wait(p)
         except validate.InputError as err:
             self.module.fail_json(msg=str(err))
         if p["state"] == "stopped" and p["enabled"] and wanted:
             self.module.warn(f"state=stopped with enabled=true: the {name} instances are stopped now but start "
                              "again at the next boot; set enabled=false to keep them down")
-        try:
-            return self.reconcile(name, wanted, settle)
-        except SystemdError as err:
-            self.fail(str(err))
+        with locking.host_lock(self.module, ("unit", template_unit(name)), timeout=wait):
+            try:
+                return self.reconcile(name, wanted, settle)
+            except SystemdError as err:
+                self.fail(str(err))
+        return None
 
     def reconcile(self, name, wanted, settle):
         p = self.params
@@ -437,13 +439,13 @@ def main():
             prune=dict(type="bool", default=True),
             restart=dict(type="str", choices=["none", "rolling", "all"], default="none"),
             settle_sec=dict(type="raw", default=0),
+            **locking.LOCK_SPEC,
         ),
         mutually_exclusive=[("count", "instances")],
         required_one_of=[("count", "instances")],
         supports_check_mode=True,
     )
-    result = WorkerInstances(module).run()
-    module.exit_json(**result)
+    module.exit_json(**WorkerInstances(module).run())
 
 
 if __name__ == "__main__":

@@ -7,10 +7,33 @@ a failure comes back with ``failed: True`` and ``msg`` instead of raising.
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.supervised.background.plugins.module_utils import locking
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def pytest_configure(config):
+    """Temporary directories outside /tmp: the trust policy refuses sticky world-writable
+    directories (anyone can create a missing name there), so tests that write through the
+    collection's file writer need a tree only root can change."""
+    if not config.option.basetemp:
+        base = ROOT / ".build" / "pytest-tmp"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        config.option.basetemp = str(base)
+
+
+@pytest.fixture(autouse=True)
+def private_locks(monkeypatch, tmp_path_factory):
+    """Host locks of the modules under test live in a private directory."""
+    lock_dir = tmp_path_factory.getbasetemp() / "locks"
+    monkeypatch.setattr(locking, "LOCK_DIR", str(lock_dir))
+    yield
 
 
 class _ModuleExit(Exception):

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
+import pathlib
 import shutil
 import stat
 
 import pytest
 from ansible.module_utils.common import warnings as ansible_warnings
-from ansible_collections.supervised.background.plugins.modules import worker_unit
-from ansible_collections.supervised.background.plugins.modules.worker_unit import (
+from ansible_collections.supervised.background.plugins.module_utils import systemd
+from ansible_collections.supervised.background.plugins.module_utils.unit_file import (
     escape_percent,
     quote_environment,
     quote_exec_arg,
 )
+from ansible_collections.supervised.background.plugins.modules import worker_unit
 
-OWNER = pwd.getpwuid(os.getuid()).pw_name
-GROUP = grp.getgrgid(os.getgid()).gr_name
 REAL_ANALYZE = shutil.which("systemd-analyze")
 
 
@@ -31,16 +29,26 @@ def no_analyze(monkeypatch, tmp_path):
     return bindir
 
 
+class UnitDir(type(pathlib.Path())):
+    """A path that also records the daemon-reloads of a test."""
+
+    reloads = None
+
+
 @pytest.fixture
-def units(tmp_path):
-    d = tmp_path / "units"
+def units(tmp_path, monkeypatch):
+    """The unit directory of the tests; daemon-reload is recorded, not run (real systemd: Molecule)."""
+    d = UnitDir(tmp_path / "units")
     d.mkdir()
+    d.reloads = []
+    monkeypatch.setattr(systemd, "SYSTEM_UNIT_DIR", str(d))
+    monkeypatch.setattr(systemd.Systemd, "daemon_reload", lambda self: d.reloads.append(1))
+    monkeypatch.setattr(systemd.Systemd, "loaded_instances", lambda self, name: set())
     return d
 
 
 def _args(unit_dir, **kw):
-    args = {"name": "queue-worker", "unit_dir": str(unit_dir), "file_owner": OWNER, "file_group": GROUP,
-            "exec_start": ["/usr/local/bin/queue-worker", "--id", "%i"]}
+    args = {"name": "queue-worker", "exec_start": ["/usr/local/bin/queue-worker", "--id", "%i"]}
     args.update(kw)
     return args
 
@@ -85,7 +93,7 @@ def test_render_strict_default(run_module, units, no_analyze):
     assert text == res["unit_text"]
     assert stat.S_IMODE(os.lstat(path).st_mode) == 0o644
     lines = text.splitlines()
-    assert lines[0] == "# Managed by supervised.background.worker_unit; do not edit"
+    assert lines[0] == "# Managed by supervised.background; do not edit (changes are overwritten)"
     assert lines[1:6] == ["[Unit]", "Description=queue-worker worker %i", "StartLimitIntervalSec=60s",
                           "StartLimitBurst=5", ""]
     for line in ("ExecStart=/usr/local/bin/queue-worker --id %i", "Type=exec", "User=queue-worker",
@@ -101,15 +109,18 @@ def test_render_strict_default(run_module, units, no_analyze):
     assert lines.index('Environment="A=1"') < lines.index('Environment="LOG_LEVEL=info"')
     assert res["verified"] is False
     assert "systemd-analyze was not found" in " ".join(ansible_warnings.get_warning_messages())
-    assert res["daemon_reloaded"] is False
+    assert res["daemon_reloaded"] is True and units.reloads == [1]
 
 
 def test_render_is_deterministic_and_idempotent(run_module, units, no_analyze):
-    args = _args(units, environment={"Z": "1", "A": "2", "M": "3"}, settings={"LimitNOFILE": 4096, "B": ["x", "y"]})
+    args = _args(units, environment={"Z": "1", "A": "2", "M": "3"},
+                 settings={"LimitNOFILE": 4096, "ReadOnlyPaths": ["/srv/a", "/srv/b"]})
     first = run_module(worker_unit.main, args)
     second = run_module(worker_unit.main, args)
     assert first["changed"] is True and second["changed"] is False
     assert first["unit_text"] == second["unit_text"]
+    assert "ReadOnlyPaths=/srv/a\nReadOnlyPaths=/srv/b\n" in first["unit_text"]
+    assert len(units.reloads) == 1
 
 
 def test_hardening_levels_and_override(run_module, units, no_analyze):
@@ -158,7 +169,10 @@ def test_verification_refusal_leaves_nothing(run_module, units, no_analyze, snap
     (units / "queue-worker@.service").write_text("old\n")
     before = snapshot_tree(units)
     for check_mode in (False, True):
-        res = run_module(worker_unit.main, _args(units, settings={"Frobnicate": "yes"}), check_mode=check_mode)
+        res = run_module(worker_unit.main, _args(units, settings={"RestartSteps": "3"}), check_mode=check_mode)
+        assert res.get("failed") is True, res
+        assert res["msg"].startswith("settings.RestartSteps:") and "not a directive" in res["msg"]
+        res = run_module(worker_unit.main, _args(units, settings={"LimitNOFILE": "7"}), check_mode=check_mode)
         assert res.get("failed") is True, res
         assert "Unknown key 'Frobnicate'" in res["msg"]
         assert snapshot_tree(units) == before
@@ -185,6 +199,22 @@ def test_real_systemd_analyze(run_module, units, monkeypatch, snapshot_tree):
     bad = run_module(worker_unit.main, _args(units, exec_start=["/bin/sh"], settings={"LimitNOFILE": "lots"}))
     assert bad.get("failed") is True and bad["msg"].startswith("settings.LimitNOFILE:"), bad
     assert snapshot_tree(units) == before
+    # Dependencies of every kind and an OnFailure template with a specifier pass the real parser.
+    deps = run_module(worker_unit.main, _args(units, name="deps", exec_start=["/bin/sh"],
+                                              requires=["systemd-journald.service"],
+                                              after=["systemd-journald.service"],
+                                              on_failure=["alert@%n.service"], wait_for_network=True))
+    assert deps["verified"] is True, deps
+    assert "OnFailure=alert@%n.service\n" in deps["unit_text"]
+    # A required unit that is not installed: systemd would fail every start, so it never lands.
+    missing = run_module(worker_unit.main, _args(units, name="lonely", exec_start=["/bin/sh"],
+                                                 requires=["no-such-broker.service"]))
+    assert missing.get("failed") is True and missing["msg"].startswith("requires:"), missing
+    assert "no-such-broker.service" in missing["msg"]
+    # ... but in check mode an earlier task may install it.
+    planned = run_module(worker_unit.main, _args(units, name="lonely", exec_start=["/bin/sh"],
+                                                 requires=["no-such-broker.service"]), check_mode=True)
+    assert planned["changed"] is True and planned["verified"] is False, planned
 
 
 NL = "x\nExecStartPre=/bin/evil"
@@ -270,8 +300,68 @@ BAD = [
     ("logs_directory with newline", {"logs_directory": "a\nb"}, "logs_directory"),
     ("relative read_write_paths", {"read_write_paths": ["var/x"]}, "read_write_paths"),
     ("bad wanted_by", {"wanted_by": "multi-user"}, "wanted_by"),
-    ("relative unit_dir", {"unit_dir": "units"}, "unit_dir"),
-    ("unknown file owner", {"file_owner": "no-such-user-xyz"}, "owner"),
+    # Names and keys with a trailing newline passed re.match(...$) once.
+    ("env key with trailing newline", {"environment": {"LEAK\n": "x"}}, "environment"),
+    ("directive with trailing newline", {"settings": {"LimitNOFILE\n": "1"}}, "settings"),
+    ("name with trailing newline", {"name": "queue-worker\n"}, "name"),
+    ("user with trailing newline", {"user": "app\n"}, "user"),
+    # Values Python accepts and systemd reads differently (or refuses, printing the value).
+    ("noncharacter U+FDD0 in env value", {"environment": {"A": "x\ufdd0"}}, "environment"),
+    ("noncharacter U+FFFE in env value", {"environment": {"A": "x\ufffe"}}, "environment"),
+    ("noncharacter U+1FFFF in env value", {"environment": {"A": "x\U0001ffff"}}, "environment"),
+    ("noncharacter U+10FFFF in env value", {"environment": {"A": "\U0010ffff"}}, "environment"),
+    ("NEL in env value", {"environment": {"A": "a\x85b"}}, "environment"),
+    ("line separator in env value", {"environment": {"A": "a\u2028b"}}, "environment"),
+    ("carriage return in exec arg", {"exec_start": ["/bin/sh", "a\rExecStartPre=/bin/evil"]}, "exec_start"),
+    ("noncharacter in exec arg", {"exec_start": ["/bin/sh", "\ufdef"]}, "exec_start"),
+    ("noncharacter in description", {"description": "worker \uffff"}, "description"),
+    ("paragraph separator in description", {"description": "a\u2029b"}, "description"),
+    ("C1 control in working_directory", {"working_directory": "/srv/\x9bx"}, "working_directory"),
+    # Settings that hand a sandboxed worker root-opened files or host paths are not on the allowlist.
+    ("StandardOutput append to a root file", {"settings": {"StandardOutput": "append:/etc/sudoers.d/x"}}, "StandardOutput"),
+    ("StandardError file", {"settings": {"StandardError": "file:/etc/shadow"}}, "StandardError"),
+    ("StandardOutput truncate", {"settings": {"StandardOutput": "truncate:/etc/passwd"}}, "StandardOutput"),
+    ("StandardOutput socket", {"settings": {"StandardOutput": "socket"}}, "StandardOutput"),
+    ("StandardOutput tty", {"settings": {"StandardOutput": "tty"}}, "StandardOutput"),
+    ("StandardInput file", {"settings": {"StandardInput": "file:/etc/shadow"}}, "StandardInput"),
+    ("ReadWriteDirectories alias", {"settings": {"ReadWriteDirectories": "/etc"}}, "read_write_paths"),
+    ("BindPaths", {"settings": {"BindPaths": "/etc/sudoers.d:/var/lib/x"}}, "BindPaths"),
+    ("BindReadOnlyPaths", {"settings": {"BindReadOnlyPaths": "/root"}}, "BindReadOnlyPaths"),
+    ("LoadCredential", {"settings": {"LoadCredential": "x:/etc/shadow"}}, "credentials"),
+    ("SetCredential puts a secret in the unit", {"settings": {"SetCredential": "pw:hunter2"}}, "SetCredential"),
+    ("PassEnvironment", {"settings": {"PassEnvironment": "PATH"}}, "PassEnvironment"),
+    ("Delegate", {"settings": {"Delegate": "yes"}}, "Delegate"),
+    ("DeviceAllow", {"settings": {"DeviceAllow": "/dev/sda rw"}}, "DeviceAllow"),
+    ("RootDirectory", {"settings": {"RootDirectory": "/srv/root"}}, "RootDirectory"),
+    ("TemporaryFileSystem", {"settings": {"TemporaryFileSystem": "/etc"}}, "TemporaryFileSystem"),
+    ("SecureBits", {"settings": {"SecureBits": "keep-caps"}}, "SecureBits"),
+    ("NetworkNamespacePath", {"settings": {"NetworkNamespacePath": "/run/netns/x"}}, "NetworkNamespacePath"),
+    ("StandardInputText", {"settings": {"StandardInputText": "secret"}}, "StandardInputText"),
+    ("ExecPaths", {"settings": {"ExecPaths": "/tmp"}}, "ExecPaths"),
+    ("TimeoutSec", {"settings": {"TimeoutSec": "5"}}, "TimeoutSec"),
+    ("unknown directive", {"settings": {"Frobnicate": "yes"}}, "Frobnicate"),
+    ("realtime IO class", {"settings": {"IOSchedulingClass": "realtime"}}, "IOSchedulingClass"),
+    ("realtime CPU policy", {"settings": {"CPUSchedulingPolicy": "fifo"}}, "CPUSchedulingPolicy"),
+    ("world-writable runtime dir", {"settings": {"RuntimeDirectoryMode": "0777"}}, "RuntimeDirectoryMode"),
+    ("capability name typo", {"settings": {"AmbientCapabilities": "CAP_SYS_ADMIN;x"}}, "AmbientCapabilities"),
+    ("syscall filter injection", {"settings": {"SystemCallFilter": "@system-service\nUser=root"}}, "SystemCallFilter"),
+    ("bad address", {"settings": {"IPAddressAllow": "10.0.0.0/33"}}, "IPAddressAllow"),
+    ("relative ReadOnlyPaths", {"settings": {"ReadOnlyPaths": "etc"}}, "ReadOnlyPaths"),
+    ("KillMode process leaves processes", {"kill_mode": "process"}, "kill_mode"),
+    ("watchdog without notify", {"watchdog_sec": "10s"}, "watchdog_sec"),
+    # Dependencies.
+    ("dependency without suffix", {"requires": ["broker"]}, "requires[0]"),
+    ("dependency with space", {"after": ["a b.service"]}, "after[0]"),
+    ("dependency template", {"wants": ["broker@.service"]}, "wants[0]"),
+    ("dependency path", {"binds_to": ["../x.service"]}, "binds_to[0]"),
+    ("dependency newline", {"part_of": ["x.service\nUser=root"]}, "part_of[0]"),
+    ("dependency trailing newline", {"before": ["x.service\n"]}, "before[0]"),
+    ("dependency colon", {"after": ["a:b.service"]}, "after[0]"),
+    ("on_failure specifier in prefix", {"on_failure": ["%n.service"]}, "on_failure[0]"),
+    ("on_failure other specifier", {"on_failure": ["alert@%h.service"]}, "on_failure[0]"),
+    ("credential bad id", {"credentials": {"a/b": "/etc/x"}}, "credentials"),
+    ("credential relative path", {"credentials": {"db": "db.cred"}}, "credentials.db"),
+    ("credential path with colon", {"credentials": {"db": "/etc/a:b"}}, "credentials.db"),
 ]
 
 
