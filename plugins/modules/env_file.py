@@ -137,27 +137,12 @@ changed_variables:
   sample: {added: [API_TOKEN], removed: [], changed: [DB_PASSWORD]}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import env_rules, locking, safe_file, trust, validate
-
-HEADER = "# Managed by supervised.background.env_file; do not edit\n"
-REDACTED = "<redacted>"
-REDACTED_CHANGED = "<redacted, changed>"
-REDACTED_ADDED = "<redacted, added>"
-
-
-def _marker(key, changes):
-    if key in changes["added"]:
-        return REDACTED_ADDED
-    if key in changes["changed"]:
-        return REDACTED_CHANGED
-    return REDACTED
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, locking, safe_file, secret_files, validate
 
 
 class EnvFile:
-    """One environment file: validate, render, compare, write or remove."""
+    """One environment file: validate, then write or remove it through secret_files."""
 
     def __init__(self, module):
         self.module = module
@@ -171,84 +156,27 @@ class EnvFile:
             validate.account_name(field, p[field])
         safe_file.resolve_uid(p["owner"])
         safe_file.resolve_gid(p["group"])
-        wait = validate.timespan("lock_timeout", p["lock_timeout"])
-        env = None
-        if p["state"] == "present":
-            env = env_rules.environment("env", p["env"] or {})
-            for value in env.values():
-                if value:
-                    self.module.no_log_values.add(value)
-        return path, mode, env, wait
-
-    def directory_ready(self, path, present):
-        """Whether the file's directory exists; a missing one is an error (a planned change in
-        check mode, where an earlier task may create it)."""
-        parent = os.path.dirname(path) or "/"
-        if os.path.lexists(parent):
-            trust.check("path", parent, trust.SECRET_DIR)
-            return True
-        if present and not self.module.check_mode:
-            raise validate.InputError(f"path: directory {parent} does not exist; create it first")
-        if present:
-            self.module.warn(f"check mode: directory {parent} does not exist yet; the plan assumes an earlier "
-                             "task creates it")
-        return False
+        env = env_rules.environment("env", p["env"] or {}) if p["state"] == "present" else None
+        return path, mode, env, locking.lock_wait(p)
 
     def run(self):
+        p = self.params
         try:
             path, mode, env, wait = self.check_input()
         except (validate.InputError, safe_file.FileError) as err:
             self.module.fail_json(msg=str(err))
+        result = {"path": path, "changed": False, "variables": sorted(env or {})}
         with locking.host_lock(self.module, ("file", path), timeout=wait):
-            return self.reconcile(path, mode, env)
-
-    def reconcile(self, path, mode, env):
-        try:
-            ready = self.directory_ready(path, env is not None)
-            previous = safe_file.read_state(path) if ready else None
-        except validate.InputError as err:
-            self.module.fail_json(msg=str(err))
-        except safe_file.FileError as err:
-            self.module.fail_json(msg=f"path: {err}")
-        except OSError as err:
-            self.module.fail_json(msg=f"path: cannot read {path}: {err.strerror}")
-        old_env = env_rules.parse_file(previous.content.decode("utf-8", errors="replace")) if previous else {}
-        for val in old_env.values():
-            if val:
-                self.module.no_log_values.add(val)
-        new_env = env if env is not None else {}
-        shown_old = env_rules.shown_keys(old_env)
-        changes = {
-            "added": sorted(k for k in new_env if k not in old_env),
-            "removed": sorted(k for k in shown_old if k not in new_env),
-            "changed": sorted(k for k in new_env if k in old_env and old_env[k] != new_env[k]),
-        }
-        hidden = len(old_env) - len(shown_old)
-        before = "".join(f"{k}={REDACTED}\n" for k in sorted(shown_old)) + (f"{REDACTED} ({hidden} more lines)\n" if hidden else "")
-        result = {"path": path, "changed": False, "changed_variables": changes, "variables": sorted(new_env)}
-        if env is not None and not ready:
-            # Check mode only: the directory an earlier task would create is not there yet.
-            result["changed"] = True
-            if self.module._diff:
-                after = "".join(f"{k}={REDACTED_ADDED}\n" for k in sorted(new_env))
-                result["diff"] = safe_file.make_diff(path, None, after)
-            return result
-        try:
-            if env is None:
-                outcome = safe_file.remove_file(self.module, path, diff_before=before, purpose=trust.SECRET_DIR)
-            else:
-                after = "".join(f"{k}={_marker(k, changes)}\n" for k in sorted(new_env))
-                outcome = safe_file.write_file(
-                    self.module, path, env_rules.render_file(HEADER, env), owner=self.params["owner"],
-                    group=self.params["group"], mode=mode, diff_before=before, diff_after=after,
-                    purpose=trust.SECRET_DIR,
-                )
-        except (safe_file.FileError, OSError) as err:
-            # FileError messages name the path and the reason, never the content.
-            self.module.fail_json(msg=f"path: {err}", changed_variables=changes)
-        result["changed"] = outcome.changed
-        if outcome.diff is not None:
-            result["diff"] = outcome.diff
+            try:
+                changed, diff, changes = secret_files.write_env_file(self.module, path, env, p["owner"], p["group"], mode)
+            except validate.InputError as err:
+                self.module.fail_json(msg=str(err), **result)
+            except (safe_file.FileError, OSError) as err:
+                # FileError messages name the path and the reason, never the content.
+                self.module.fail_json(msg=f"path: {err}", **result)
+        result.update(changed=changed, changed_variables=changes)
+        if diff is not None:
+            result["diff"] = diff
         return result
 
 
@@ -261,7 +189,7 @@ def main():
             group=dict(type="str", default="root"),
             mode=dict(type="raw", default="0600"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            lock_timeout=dict(type="raw", default="5min"),
+            **locking.LOCK_SPEC,
         ),
         required_if=[("state", "present", ("env",))],
         supports_check_mode=True,

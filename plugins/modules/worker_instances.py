@@ -83,7 +83,9 @@ options:
         span). Each must stay C(ActiveState=active) with the same C(MainPID) and C(NRestarts).
       - At most one hour (V(3600)); a rolling restart waits this long once per instance.
       - Runs on every run with O(state=started), also when nothing changed, so a crash-looping worker is
-        never reported as fine. V(0) only checks once that every instance is active.
+        never reported as fine. An instance that has already been active for this long (since its last
+        start) passes at once, so a run that changes nothing does not wait. V(0) only checks once that
+        every instance is active.
     type: raw
     default: 0
 notes:
@@ -165,267 +167,43 @@ failing:
   type: dict
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import locking, validate
+from ansible_collections.supervised.background.plugins.module_utils import instances, locking, validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import (
-    ENABLED_STATES,
     Systemd,
     SystemdError,
-    instance_name,
-    instance_unit,
-    instance_view,
     template_unit,
     unit_prefix,
 )
-from ansible_collections.supervised.background.plugins.module_utils.validate import natural_key
-
-MAX_COUNT = 1000
-# One watch window; a rolling restart waits it once per instance, so keep it bounded.
-MAX_SETTLE = 3600.0
-RUNNING = ("active", "reloading")
-STOPPED = ("inactive", "failed")
-ENABLED = ENABLED_STATES
-
-
-def wanted_instances(count, instances):
-    """The wanted instance names, validated, in a stable order."""
-    if count is not None:
-        if isinstance(count, bool):
-            raise validate.InputError(f"count: '{count}' is a boolean, not a number of instances")
-        if count < 0:
-            raise validate.InputError(f"count: {count} must be 0 or more")
-        if count > MAX_COUNT:
-            raise validate.InputError(
-                f"count: {count} is more than {MAX_COUNT} instances of one template; "
-                "split the work over several templates or raise the concurrency inside the worker"
-            )
-        return [str(i) for i in range(1, count + 1)]
-    if len(instances) > MAX_COUNT:
-        raise validate.InputError(f"instances: {len(instances)} names are more than {MAX_COUNT} instances of one template")
-    seen = []
-    for i, inst in enumerate(instances):
-        instance_name(f"instances[{i}]", inst)
-        if inst not in seen:
-            seen.append(inst)
-    return sorted(seen, key=natural_key)
-
-
-def make_plan(name, wanted, extra, props, enabled_links, state, enabled, prune, restart):
-    """Decide every action from systemd's current state. Pure: no host access.
-
-    ``props`` maps instance name -> ``systemctl show`` properties; ``enabled_links`` is the set of
-    instances with an enablement symlink.
-    """
-    plan = {"start": [], "stop": [], "enable": [], "disable": [], "restart": [], "prune": [],
-            "prune_stop": [], "prune_disable": []}
-
-    def is_enabled(inst):
-        return props[inst].get("UnitFileState") in ENABLED or inst in enabled_links
-
-    for inst in wanted:
-        unit = instance_unit(name, inst)
-        active = props[inst].get("ActiveState", "inactive")
-        if state == "started":
-            if active not in RUNNING:
-                plan["start"].append(unit)
-            elif restart != "none":
-                plan["restart"].append(unit)
-        elif active not in STOPPED:
-            plan["stop"].append(unit)
-        if enabled and not is_enabled(inst):
-            plan["enable"].append(unit)
-        elif not enabled and is_enabled(inst):
-            plan["disable"].append(unit)
-    if prune:
-        for inst in extra:
-            unit = instance_unit(name, inst)
-            active = props[inst].get("ActiveState", "inactive")
-            if active == "inactive" and not is_enabled(inst):
-                continue
-            plan["prune"].append(unit)
-            if active not in STOPPED:
-                plan["prune_stop"].append(unit)
-            if is_enabled(inst):
-                plan["prune_disable"].append(unit)
-    return plan
-
-
-def state_lines(name, insts, props, enabled_links, plan=None, state=None, enabled=None):
-    """``unit: active/enabled`` lines; with a plan, the state it leads to."""
-    lines = []
-    for inst in insts:
-        unit = instance_unit(name, inst)
-        active = props[inst].get("ActiveState", "inactive")
-        on = props[inst].get("UnitFileState") in ENABLED or inst in enabled_links
-        if plan is not None:
-            if unit in plan["prune"]:
-                active, on = "inactive", False
-            else:
-                active = "active" if state == "started" else ("inactive" if active not in STOPPED else active)
-                on = enabled
-        lines.append(f"{unit}: {active}/{'enabled' if on else 'disabled'}")
-    return "".join(line + "\n" for line in lines)
-
-
-def describe(unit, props):
-    return instance_view(unit, props)
-
 
 class WorkerInstances:
-    """Reconcile the instances of one template."""
+    """Reconcile the instances of one template (the rules: module_utils/instances.py)."""
 
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.systemd = Systemd(module)
-        self.done = {"started": [], "stopped": [], "pruned": [], "restarted": [], "enabled_units": [],
-                     "disabled_units": []}
-
-    def fail(self, msg, **extra):
-        changed = any(self.done.values())
-        self.module.fail_json(msg=msg, changed=changed, **self.done, **extra)
-
-    def report(self, units, reason):
-        """Fail with ActiveState, SubState, Result, NRestarts, MainPID and the journal of each unit."""
-        current = self.systemd.show(units)
-        failing = {}
-        for unit in units:
-            info = describe(unit, current[unit])
-            info["journal"] = self.systemd.journal_tail(unit, lines=10)
-            failing[unit] = info
-        summary = ", ".join(
-            f"{u} ({failing[u]['active_state']}/{failing[u]['sub_state']}, result={failing[u]['result']}, "
-            f"NRestarts={failing[u]['n_restarts']}, MainPID={failing[u]['main_pid']})"
-            + (" killed by its watchdog (no WATCHDOG=1 within WatchdogSec)" if failing[u]["result"] == "watchdog" else "")
-            for u in units
-        )
-        self.fail(f"{reason}: {summary}", failing=failing)
-
-    def watch(self, units, seconds):
-        """Every unit must be active now and stay so for ``seconds`` with the same MainPID/NRestarts."""
-        base = self.systemd.show(units)
-        bad = [u for u in units if base[u].get("ActiveState") != "active"]
-        deadline = time.monotonic() + seconds
-        while not bad and time.monotonic() < deadline:
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-            now = self.systemd.show(units)
-            for u in units:
-                if (now[u].get("ActiveState") != "active" or now[u].get("MainPID") != base[u].get("MainPID")
-                        or now[u].get("NRestarts") != base[u].get("NRestarts")):
-                    bad.append(u)
-        return bad
 
     def run(self):
         p = self.params
         try:
             name = unit_prefix("name", p["name"])
-            wanted = wanted_instances(p["count"], p["instances"])
-            settle = validate.timespan("settle_sec", p["settle_sec"], maximum=MAX_SETTLE)
+            wanted = instances.wanted_instances(p["count"], p["instances"])
+            settle = validate.timespan("settle_sec", p["settle_sec"], maximum=instances.MAX_SETTLE)
             wait = locking.lock_wait(p)
         except validate.InputError as err:
             self.module.fail_json(msg=str(err))
         if p["state"] == "stopped" and p["enabled"] and wanted:
             self.module.warn(f"state=stopped with enabled=true: the {name} instances are stopped now but start "
                              "again at the next boot; set enabled=false to keep them down")
+        reconciler = instances.Reconciler(self.module, Systemd(self.module), {
+            "state": p["state"], "enabled": p["enabled"], "prune": p["prune"], "restart": p["restart"],
+            "settle": settle})
         with locking.host_lock(self.module, ("unit", template_unit(name)), timeout=wait):
             try:
-                return self.reconcile(name, wanted, settle)
+                return reconciler.reconcile(name, wanted)
             except SystemdError as err:
-                self.fail(str(err))
+                reconciler.fail(str(err))
         return None
-
-    def reconcile(self, name, wanted, settle):
-        p = self.params
-        sd = self.systemd
-        if wanted:
-            probe = instance_unit(name, wanted[0])
-            load = sd.show([probe], ["LoadState"])[probe].get("LoadState")
-            if load == "not-found" and self.module.check_mode:
-                self.module.warn(f"check mode: {name}@.service is not installed yet; the plan assumes an earlier "
-                                 "task installs it")
-            elif load == "not-found":
-                self.fail(f"name: template {name}@.service is not installed (LoadState of {probe} is not-found); "
-                          "write it with worker_unit first")
-            elif load != "loaded":
-                self.fail(f"name: template {name}@.service cannot be used (LoadState of {probe} is {load})")
-        links = sd.enabled_instances(name)
-        extra = sorted(sd.known_instances(name) - set(wanted), key=natural_key)
-        insts = wanted + extra
-        shown = sd.show([instance_unit(name, i) for i in insts])
-        props = {i: shown[instance_unit(name, i)] for i in insts}
-        plan = make_plan(name, wanted, extra, props, links, p["state"], p["enabled"], p["prune"], p["restart"])
-
-        result = {"changed": False}
-        if self.module._diff:
-            shown_insts = wanted + [i for i in extra if instance_unit(name, i) in plan["prune"]]
-            result["diff"] = {
-                "before_header": f"{name}@.service instances",
-                "after_header": f"{name}@.service instances",
-                "before": state_lines(name, shown_insts, props, links),
-                "after": state_lines(name, shown_insts, props, links, plan, p["state"], p["enabled"]),
-            }
-
-        if self.module.check_mode:
-            self.done.update(started=plan["start"], stopped=plan["stop"], pruned=plan["prune"],
-                             restarted=plan["restart"], enabled_units=plan["enable"],
-                             disabled_units=plan["disable"] + plan["prune_disable"])
-            result.update(self.done)
-            result["changed"] = any(self.done.values())
-            result["instances"] = {i: describe(instance_unit(name, i), props[i]) for i in wanted}
-            return result
-
-        # Scale down first: pruned instances free their resources before new ones start.
-        if plan["prune"]:
-            sd.stop(plan["prune_stop"])
-            sd.disable(plan["prune_disable"])
-            sd.reset_failed(plan["prune"])
-            self.done["pruned"] = plan["prune"]
-            self.done["disabled_units"] += plan["prune_disable"]
-        if plan["enable"]:
-            sd.enable(plan["enable"])
-            self.done["enabled_units"] = plan["enable"]
-        if plan["disable"]:
-            sd.disable(plan["disable"])
-            self.done["disabled_units"] += plan["disable"]
-        if plan["stop"]:
-            sd.stop(plan["stop"])
-            self.done["stopped"] = plan["stop"]
-        if plan["start"]:
-            try:
-                sd.start(plan["start"])
-            except SystemdError as err:
-                self.done["started"] = plan["start"]
-                self.report(plan["start"], f"starting failed ({err})")
-            self.done["started"] = plan["start"]
-        if plan["restart"] and p["restart"] == "all":
-            self.done["restarted"] = plan["restart"]
-            try:
-                sd.restart(plan["restart"])
-            except SystemdError as err:
-                self.report(plan["restart"], f"restarting failed ({err})")
-        elif plan["restart"]:
-            for unit in plan["restart"]:
-                self.done["restarted"].append(unit)
-                try:
-                    sd.restart([unit])
-                except SystemdError as err:
-                    self.report([unit], f"rolling restart stopped at {unit} ({err})")
-                bad = self.watch([unit], settle)
-                if bad:
-                    self.report(bad, f"rolling restart stopped: {unit} did not stay active")
-
-        units = [instance_unit(name, i) for i in wanted]
-        if p["state"] == "started" and units:
-            bad = self.watch(units, settle)
-            if bad:
-                self.report(bad, f"instances not healthy after {settle:g}s")
-        final = sd.show(units)
-        result.update(self.done)
-        result["changed"] = any(self.done.values())
-        result["instances"] = {i: describe(instance_unit(name, i), final[instance_unit(name, i)]) for i in wanted}
-        return result
 
 
 def main():
