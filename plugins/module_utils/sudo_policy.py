@@ -3,31 +3,47 @@
 
 """What an exact-command sudo rule may grant, and how it is written so it grants nothing more.
 
-The rules (docs/sudoers.md explains each with the attack it stops):
+The rules (each stated here once; docs/sudoers.md explains each with the attack it stops):
 
 1. **The working directory is pinned.** Every rule carries ``CWD=/`` (sudo >= 1.9.3 and sudo-rs
-   honour it): a relative path, including one an attacker creates by regrouping arguments (below),
-   resolves under ``/``, where only root creates entries.
-2. **Arguments cannot be regrouped into something the rule never said.** C sudo compares the
-   caller's arguments joined with spaces, so ``sudo prog "-c /etc/x.conf"`` matches the rule
-   ``prog -c /etc/x.conf`` and hands ``prog`` the value `` /etc/x.conf`` (a relative path). sudo-rs
-   compares argument by argument. For every program whose grammar the collection does not know:
-   an option value must be joined to its option (``-c/etc/x.conf``, ``--config=/etc/x.conf``),
-   never a separate word; a file argument must be an absolute, normalised path in every form
-   (``corp.conf``, ``./x``, ``~/x`` and ``--config=corp.conf`` are refused); and every file named
-   must pass the trust policy as ``SUDO_FILE`` (owned by root up to ``/``, writable by no one else,
-   sticky directories such as /tmp included).
-3. **Known programs are allowlists.** ``systemctl``: a verb from :data:`SYSTEMCTL_VERBS`, options
-   from :data:`SYSTEMCTL_OPTIONS`, then unit names (and the files that define those units must be
-   root's). ``journalctl``: options from :data:`JOURNALCTL_OPTIONS`, values joined, no positional
-   arguments. Every regrouping of such a rule gives an unknown verb or option.
-4. **Shell escapes are matched by family.** ``vim.nox``, ``emacs-nox``, ``tclsh8.6``, ``ksh93``,
-   ``irb3.1``, ``gdb-multiarch``, ``x86_64-linux-gnu-gdb`` all belong to a family of
-   :data:`SHELL_ESCAPE_FAMILIES`; so does a binary that the alternatives system runs under a
-   dangerous generic name (``editor``, ``pager``, ``awk``...), and one that is the same file as,
-   or a byte-for-byte copy of, a dangerous binary or a login shell of ``/etc/shells``.
-5. **Where no rule can be safe, the rule is refused** with the safe way: a VPN client as root in a
-   job's shell (``openfortivpn``, ``openvpn``) is replaced by the ci_runner role's tunnel units.
+   honour it, and both then refuse ``sudo -D``): a relative path, including one the caller creates
+   by regrouping arguments (rule 2), resolves under ``/``, where only root creates entries.
+2. **Regrouped arguments reach nothing the caller controls.** C sudo compares the caller's
+   arguments joined with single spaces, so the caller may hand the program any regrouping of the
+   rule's words (``prog "-c /etc/x.conf"`` matches ``prog -c /etc/x.conf``, and getopt then reads
+   the value `` /etc/x.conf``, a relative path); sudo-rs compares argument by argument. For a
+   program whose grammar the collection does not know:
+
+   a. an option's value is joined to it (``-c/etc/x.conf``, ``--config=/etc/x.conf``); an option
+      word followed by a non-option word is refused (write positional arguments first);
+   b. a short option is not written ``-c=/x`` (getopt hands the program ``=/x``);
+   c. a file is named by an absolute, normalised path in every form and in every part of a list
+      (``corp.conf``, ``./x``, ``~/x``, ``~user``, ``..``, ``--config=corp.conf``,
+      ``--path=/etc/a:rel/b`` and URLs are refused), never under ``/proc`` or ``/dev`` (their
+      meaning depends on the process or terminal that opens them);
+   d. every file named must pass the trust policy as ``trust.SUDO_FILE`` (owned by root up to
+      ``/``, writable by no one else; sticky directories such as /tmp are refused too), so a word
+      regrouped onto its end names an entry in a directory only root can change.
+
+3. **Known programs are allowlists**, modelled so that every regrouping is a usage error.
+   ``systemctl``: options from :data:`SYSTEMCTL_OPTIONS`, one verb from :data:`SYSTEMCTL_VERBS`,
+   then exactly one unit, last (systemctl escapes a space in a unit name, so ``"x@a.service b"``
+   would start the instance ``x@a.service\\x20b``). ``journalctl``: options from
+   :data:`JOURNALCTL_OPTIONS`, values joined, no positional arguments, at most one unit option and
+   it comes last (the only value journalctl reads with a space in it).
+4. **No pager.** A tool that pages its output runs ``less``, which offers ``!sh``: ``systemctl
+   status/show/cat`` and ``journalctl`` need ``--no-pager``; the other paging tools
+   (:data:`PAGED_TOOLS`) need it as their first argument, where no word can swallow it.
+5. **Shell escapes are matched by family** (:func:`escape_reason`): the binary's name or one of
+   its ``-``/``.`` parts, version digits dropped (``vim.nox``, ``emacs-nox``, ``tclsh8.6``,
+   ``ksh93``, ``irb3.1``, ``gdb-multiarch``, ``x86_64-linux-gnu-gdb``, ``python3.11``), is in
+   :data:`SHELL_ESCAPE_FAMILIES`; or the binary is what the alternatives system runs as a dangerous
+   generic name (``editor``, ``pager``, ``awk``...); or it is the same file as, or a byte-for-byte
+   copy of, such a binary or a login shell of ``/etc/shells``. An argument naming such a binary is
+   refused the same way (the program may run it).
+6. **Where no rule can be safe, the rule is refused** with the safe way, whatever
+   ``allow_shell_escape`` says: a VPN client run as root from a job's shell (:data:`NO_SAFE_RULE`)
+   is replaced by ``systemctl start/stop`` of the ci_runner role's tunnel units.
 """
 
 from __future__ import annotations
@@ -42,36 +58,55 @@ from ansible_collections.supervised.background.plugins.module_utils.validate imp
 
 PINNED_CWD = "/"
 PATH_RE = r"/[A-Za-z0-9@%+._/-]+"
-# Characters an argument may hold; '=', ':' and ',' are written with a backslash in front.
+# Characters an argument may hold; '=', ':' and ',' are written with a backslash in front (C sudo and
+# sudo-rs 0.2.5 both read the escaped form; sudo-rs refuses a bare '=' in an argument).
 ARG_RE = r"[A-Za-z0-9@%+._/^~=:,-]+"
 _ESCAPED = {"=": "\\=", ":": "\\:", ",": "\\,"}
 _WILDCARDS = set("*?[]\\")
 _FILE_NAME_SHAPE = r"[^/=]*\.[A-Za-z][A-Za-z0-9]*"
+# Separators of key=value pairs and of path lists inside one argument.
+_LIST_SEPARATORS = r"[=:,]"
+# Files whose meaning depends on the process or terminal that opens them (/proc/PID/cwd, /dev/pts/N,
+# /dev/stdin...): a check made now says nothing about what root opens later.
+_DYNAMIC_TREES = ("/proc", "/dev")
 
 # Families of programs that hand out a shell, run another command, read a program or script from a
-# place the caller influences, or write arbitrary files as root. A binary belongs to a family when
-# its name, or one of its '-'/'.'-separated parts, is the family name once trailing version digits
-# are dropped (vim.nox -> vim, tclsh8.6 -> tclsh, emacs-nox -> emacs, gdb-multiarch -> gdb).
+# place the caller influences, page their output without less's secure mode, or write arbitrary
+# files as root. A binary belongs to a family when its name, or one of its '-'/'.'-separated parts,
+# is the family name once trailing version digits are dropped (vim.nox -> vim, tclsh8.6 -> tclsh,
+# emacs-nox -> emacs, gdb-multiarch -> gdb, x86_64-linux-gnu-gdb -> gdb, python3.11 -> python).
 SHELL_ESCAPE_FAMILIES = frozenset("""
-sh bash dash zsh ksh mksh pdksh ash csh tcsh fish rbash busybox toybox pwsh yash posh rc es elvish nu xonsh
-python perl ruby php lua luajit node nodejs deno bun tclsh wish expect irb jshell jrunscript java R Rscript r
-julia guile gawk mawk nawk awk gsed octave scilab ghci runghc swipl sbcl clisp ecl gst pip npm npx gem
-cargo go rustc gcc cc g++ clang ld ld.so ld-linux ld64 make cmake ninja ansible ansible-playbook
+sh bash dash zsh ksh mksh lksh oksh loksh pdksh ash sash csh tcsh fish rbash busybox toybox pwsh yash posh
+rc es elvish nu xonsh jimsh
+python pypy ipython jython micropython pydoc idle perl perldoc cpan ruby erb irb gem bundle bundler rake
+php lua luajit texlua node nodejs deno bun npm npx yarn pnpm tclsh wish expect jshell jrunscript java
+javac scala groovy kotlin dotnet mono R Rscript r julia guile racket csi scheme ocaml gforth erl escript
+elixir iex swift gawk mawk nawk awk gsed dc octave scilab ghci runghc swipl sbcl clisp ecl gst pip pipx
+conda uv poetry cargo go rustc gcc cc c++ g++ clang clang++ tcc ld ld.so ld-linux ld64 make cmake ninja
+meson ansible ansible-playbook puppet tex latex pdftex pdflatex xetex xelatex luatex lualatex
 env sudo sudoedit su doas pkexec runuser setpriv capsh run0 sg newgrp runcon chrt prlimit setarch
-linux32 linux64 numactl cgexec firejail bwrap systemd-nspawn machinectl
-vi vim nvim vimdiff nano rnano emacs emacsclient ed red ex view rview rvim pico joe jed mcedit mc
-editor sensible-editor select-editor micro kak helix hx ne
-less more most man pg pager info pinfo w3m lynx elinks links mail mailx mutt neomutt ftp lftp tftp
-smbclient telnet tmux screen byobu htop iftop iotop mysql mariadb psql sqlite3 redis-cli mongo mongosh
-find xargs parallel tar cpio zip unzip 7z 7za git hg svn rsync tee dd cp mv install chmod chown chgrp
-ln sed sort split truncate shred curl wget aria2c openssl ssh-keygen gpg
-systemd-run systemd-tmpfiles nsenter unshare chroot script ssh scp sftp crontab at batch watch time
-timeout nice nohup ionice taskset stdbuf unbuffer flock setsid strace ltrace gdb lldb valgrind perf
-bpftrace tcpdump docker podman kubectl ctr crictl nerdctl lxc virsh mount umount fusermount
+linux32 linux64 numactl cgexec firejail bwrap systemd-nspawn machinectl portablectl schroot fakeroot
+proot faketime catchsegv eatmydata torsocks proxychains trickle sshpass xvfb-run dbus-run-session chpst
+cpulimit daemonize start-stop-daemon run-parts rlwrap dtach abduco
+vi vim nvim gvim evim gview vimdiff vimtutor nvi nex nview elvis nano rnano emacs xemacs emacsclient
+mg zile jove ed red ex view rview rvim pico joe jmacs jpico jstar rjoe jed mcedit mc editor
+sensible-editor select-editor micro kak helix hx ne vipe vidir
+less zless bzless xzless lzless zstdless more zmore bzmore xzmore most man pg pager bat batcat info
+pinfo w3m lynx elinks links browser xdg-open mail mailx s-nail nail mutt neomutt alpine pine ftp lftp
+tftp smbclient telnet rsh rlogin rcp tmux screen byobu minicom picocom cu htop iftop iotop nmcli mysql
+mariadb psql sqlite3 redis-cli mongo mongosh
+find fdfind fd rg xargs parallel ifne chronic pee zrun mispipe lckdo sponge tar bsdtar pax cpio zip unzip
+7z 7za git hg svn bzr rsync rclone tee dd cp mv install chmod chown chgrp ln mknod sed sort split csplit
+uniq truncate shred curl wget aria2c openssl ssh-keygen gpg
+systemd-run systemd-cat systemd-inhibit systemd-notify systemd-socket-activate systemd-tmpfiles nsenter
+unshare chroot script ssh scp sftp sshfs mosh crontab at batch watch time timeout nice nohup ionice
+taskset stdbuf unbuffer flock setsid strace ltrace gdb gdbserver lldb valgrind perf bpftrace bpftool
+tcpdump tshark wireshark dumpcap nmap docker dockerd podman buildah kubectl ctr crictl nerdctl runc crun
+containerd lxc incus virsh mount umount fusermount
 dpkg dpkg-reconfigure apt apt-get aptitude rpm dnf yum snap flatpak insmod modprobe kmod kexec
 debugfs setfacl setcap chattr useradd usermod adduser passwd chpasswd gpasswd vipw vigr
-update-alternatives busctl coredumpctl visudo socat nc ncat netcat pppd logrotate openfortivpn openvpn
-tclkit
+update-alternatives busctl dbus-send gdbus qdbus varlinkctl coredumpctl visudo socat nc ncat netcat
+pppd logrotate openfortivpn openvpn tclkit
 """.split())
 # Generic names the Debian alternatives system points at one member of a family.
 ALTERNATIVE_NAMES = ("editor", "pager", "awk", "nawk", "vi", "view", "ex", "rview", "vim", "rvim",
@@ -83,19 +118,21 @@ BIN_DIRS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/lo
 ALTERNATIVES_DIR = "/etc/alternatives"
 SHELLS_FILE = "/etc/shells"
 
-# Programs for which no exact rule can be safe, and what to use instead.
+# Programs for which no exact rule can be safe, and what to use instead (refused even with
+# allow_shell_escape: the safe way exists).
 NO_SAFE_RULE = {
-    "openfortivpn": "a VPN client run as root from a job's shell reads configs and runs pppd plugins the caller's "
-                    "arguments can name, holds the job's output open and outlives a failing step; grant "
-                    "'systemctl start/stop openfortivpn@NAME.service' instead (the ci_runner role writes those "
-                    "rules and the supervised tunnel units)",
+    "openfortivpn": "a VPN client run as root from a job's shell reads a config and runs pppd plugins that "
+                    "regrouped arguments can name, holds the job's output open and outlives a failing step; "
+                    "grant '/usr/bin/systemctl start openfortivpn@NAME.service' and "
+                    "'/usr/bin/systemctl stop openfortivpn@NAME.service' instead (the ci_runner role writes "
+                    "those rules and the supervised tunnel units)",
     "openvpn": "its options run scripts and load plugins as root; run the tunnel as a unit "
-               "(openvpn-client@NAME.service) and grant 'systemctl start/stop' of that unit instead",
+               "(openvpn-client@NAME.service) and grant '/usr/bin/systemctl start/stop' of that unit instead",
 }
 
-# systemctl: the verbs a rule may name (everything else - help runs man, edit an editor, link and
-# set-property change units, isolate/poweroff end the host... - is refused) and the options (an
-# abbreviation of any other long option, --ho=x is --host=x, is refused with it).
+# systemctl: the verbs a rule may name (everything else - help runs man as root, edit an editor,
+# link and set-property change units, isolate/poweroff end the host... - is refused) and the options
+# (none takes a value; an abbreviation of any other long option, --ho=x is --host=x, is refused).
 SYSTEMCTL_VERBS = frozenset({
     "start", "stop", "restart", "try-restart", "reload", "reload-or-restart", "try-reload-or-restart",
     "is-active", "is-failed", "is-enabled", "reset-failed", "enable", "disable", "status", "show", "cat",
@@ -115,9 +152,11 @@ JOURNALCTL_VALUES = {"--unit": "unit", "-u": "unit", "--lines": "count", "-n": "
 JOURNALCTL_OPTIONS = frozenset(JOURNALCTL_FLAGS | set(JOURNALCTL_VALUES))
 _OUTPUTS = ("short", "short-iso", "short-iso-precise", "short-precise", "short-monotonic", "short-unix",
             "verbose", "export", "json", "json-pretty", "json-sse", "cat", "with-unit")
+NO_PAGER_FLAGS = ("--nopager", "-P")  # dmesg's spelling
 # Other systemd tools page their output unless told not to (less offers !sh).
 PAGED_TOOLS = frozenset({"loginctl", "networkctl", "resolvectl", "timedatectl", "hostnamectl", "localectl",
-                         "homectl", "userdbctl", "portablectl"})
+                         "homectl", "userdbctl", "systemd-analyze", "systemd-cgls", "systemd-delta", "bootctl",
+                         "oomctl"})
 
 
 # -- families -------------------------------------------------------------------------------------
@@ -159,13 +198,17 @@ def escape_reason(path):
     if family:
         return f"'{base}' belongs to the '{family}' family, which can run other commands or write any file as root"
     real = os.path.realpath(path)
+    real_family = family_of(os.path.basename(real))
+    if real_family:
+        return f"'{base}' is really '{real}', of the '{real_family}' family, which can run other commands as root"
     try:
-        for generic in os.listdir(ALTERNATIVES_DIR):
-            if generic in ALTERNATIVE_NAMES or family_of(generic):
-                if os.path.realpath(os.path.join(ALTERNATIVES_DIR, generic)) == real:
-                    return f"'{base}' is what the alternatives system runs as '{generic}', which can start a shell"
+        generics = sorted(os.listdir(ALTERNATIVES_DIR))
     except OSError:
-        pass
+        generics = []
+    for generic in generics:
+        if generic in ALTERNATIVE_NAMES or family_of(generic):
+            if os.path.realpath(os.path.join(ALTERNATIVES_DIR, generic)) == real:
+                return f"'{base}' is what the alternatives system runs as '{generic}', which can start a shell"
     try:
         size = os.path.getsize(real)
     except OSError:
@@ -174,7 +217,7 @@ def escape_reason(path):
     candidates = list(_login_shells())
     for directory in BIN_DIRS:
         try:
-            candidates += [os.path.join(directory, n) for n in os.listdir(directory) if family_of(n)]
+            candidates += [os.path.join(directory, n) for n in sorted(os.listdir(directory)) if family_of(n)]
         except OSError:
             continue
     for candidate in dict.fromkeys(candidates):
@@ -191,44 +234,67 @@ def escape_reason(path):
     return None
 
 
-# -- argument shapes ------------------------------------------------------------------------------
+# -- argument shapes (rule 2) ---------------------------------------------------------------------
 def _is_option(word):
     return word.startswith("-") and word != "-"
 
 
-def _check_value(field, value, origin):
-    """A value of an argument (the whole word, or the part after '=' / after a short option): if it
-    names a file, the name is absolute and the file trusted."""
+def _relative(field, origin, piece):
+    raise InputError(
+        f"{field}: argument '{origin}' names '{piece}', a relative path; a relative path is looked up in the "
+        "working directory (or in the caller's home for '~'), so name files by absolute path"
+    )
+
+
+def _check_path(field, origin, path, allow_shell_escape):
+    """One absolute path inside an argument: normalised, not dynamic, trusted, not a shell."""
+    if path != "/" and any(part in ("", ".", "..") for part in path.split("/")[1:]):
+        raise InputError(f"{field}: the path '{path}' in argument '{origin}' must be normalised (no '..', '.', "
+                         "'//' or trailing '/')")
+    for tree in _DYNAMIC_TREES:
+        if path == tree or path.startswith(tree + "/"):
+            raise InputError(
+                f"{field}: argument '{origin}' names '{path}' under {tree}, whose meaning depends on the process "
+                "or terminal that opens it (/proc/PID/cwd, /dev/pts/N, /dev/stdin), so it cannot be checked now; "
+                "name a regular file root owns"
+            )
+    try:
+        trust.check(field, path, trust.SUDO_FILE)
+    except trust.TrustError as err:
+        raise InputError(f"{err}; whoever can change it decides what the command does as root") from None
+    if not allow_shell_escape and os.path.lexists(path):
+        reason = escape_reason(path)
+        if reason:
+            raise InputError(f"{field}: argument '{origin}' hands the program the path of a command that gives a "
+                             f"shell ({reason}); the program may run it")
+
+
+def _check_value(field, value, origin, allow_shell_escape=False):
+    """A value of an argument (the whole word, or the part after '=' / after a short option): every
+    part of it (split at '=', ':' and ',') that names a file names it by absolute path, and the file
+    is trusted."""
     if not value:
         return
-    if "/" in value:
-        prefix = value[: value.index("/")]
-        if prefix and not prefix.endswith("="):
+    if "://" in value:
+        raise InputError(f"{field}: argument '{origin}' holds a URL; what it points at cannot be checked, so it "
+                         "cannot be granted")
+    for piece in re.split(_LIST_SEPARATORS, value):
+        if not piece:
+            continue
+        if piece.startswith(("~", ".")):
+            _relative(field, origin, piece)
+        if "/" in piece:
+            if not piece.startswith("/"):
+                _relative(field, origin, piece)
+            _check_path(field, origin, piece, allow_shell_escape)
+        elif re.fullmatch(_FILE_NAME_SHAPE, piece):
             raise InputError(
-                f"{field}: argument '{origin}' looks like a relative path or a URL; a relative path is looked "
-                "up in the working directory, so name files by absolute path"
+                f"{field}: argument '{origin}' names '{piece}', which looks like a file name relative to the working "
+                "directory; name files by absolute path"
             )
-        path = value[len(prefix):]
-        if path != "/" and any(part in ("", ".", "..") for part in path.split("/")[1:]):
-            raise InputError(f"{field}: the path in argument '{origin}' must be normalised (no '..', '.', '//' or "
-                             "trailing '/')")
-        try:
-            trust.check(field, path, trust.SUDO_FILE)
-        except trust.TrustError as err:
-            raise InputError(f"{err}; whoever can change it decides what the command does as root") from None
-        return
-    if value.startswith((".", "~")):
-        raise InputError(
-            f"{field}: argument '{origin}' is a relative path ('{value}'); name files by absolute path"
-        )
-    if re.fullmatch(_FILE_NAME_SHAPE, value):
-        raise InputError(
-            f"{field}: argument '{origin}' looks like a file name relative to the working directory "
-            f"('{value}'); name files by absolute path"
-        )
 
 
-def check_generic_arguments(field, args):
+def check_generic_arguments(field, args, allow_shell_escape=False):
     """The argument rules for a program whose grammar the collection does not know (rule 2)."""
     for pos, arg in enumerate(args):
         following = args[pos + 1] if pos + 1 < len(args) else None
@@ -238,32 +304,45 @@ def check_generic_arguments(field, args):
         if arg.startswith("--"):
             _name, eq, value = arg[2:].partition("=")
             if eq:
-                _check_value(field, value, arg)
+                _check_value(field, value, arg, allow_shell_escape)
             elif separate:
                 raise InputError(
                     f"{field}: '{arg} {following}': write an option's value joined to it ('{arg}={following}'), "
                     "or put positional arguments before the options; C sudo joins the caller's arguments with "
-                    "spaces, so separate words can be passed to the program regrouped"
+                    "spaces, so separate words can reach the program regrouped"
                 )
         elif _is_option(arg):
-            if len(arg) == 2 and separate:
+            if separate:
+                joined = f"{arg}{following}" if len(arg) == 2 else f"{arg[:-1]} -{arg[-1]}{following}"
                 raise InputError(
-                    f"{field}: '{arg} {following}': write a short option's value joined to it ('{arg}{following}'), "
+                    f"{field}: '{arg} {following}': write a short option's value joined to it ('{joined}'), "
                     "or put positional arguments before the options; C sudo joins the caller's arguments with "
-                    f"spaces, so '{arg} {following}' can be passed as one argument and the program then reads "
-                    f"the value ' {following}' (a relative path)"
+                    f"spaces, so '{arg} {following}' can reach the program as one argument, and getopt then "
+                    f"reads the value ' {following}' (a relative path)"
                 )
-            _check_value(field, arg[2:], arg)
+            if arg[2:].startswith("="):
+                raise InputError(
+                    f"{field}: '{arg}': getopt hands a short option everything after its letter, here "
+                    f"'{arg[2:]}' (a relative path); write '{arg[:2]}{arg[3:]}' or the long option with '='"
+                )
+            if len(arg) > 2 and "/" in arg and not arg[2:].startswith("/"):
+                raise InputError(
+                    f"{field}: '{arg}': after '{arg[:2]}' comes '{arg[2:]}', a relative path if '{arg[1]}' takes a "
+                    "value (and a file joined to a cluster of short options if it does not); write each option on "
+                    "its own, the file by absolute path right after its letter ('-c/etc/x.conf')"
+                )
+            _check_value(field, arg[2:], arg, allow_shell_escape)
         else:
-            _check_value(field, arg, arg)
+            _check_value(field, arg, arg, allow_shell_escape)
 
 
+# -- systemctl and journalctl (rule 3) -------------------------------------------------------------
 def _systemctl(field, args):
-    """systemctl's allowlist (rule 3). Returns the unit names the rule names."""
+    """systemctl's allowlist. Returns the unit names the rule names (exactly one)."""
     verb = None
     units = []
     options = []
-    for arg in args:
+    for pos, arg in enumerate(args):
         if arg == "--":
             raise InputError(f"{field}: 'systemctl --' is refused (after it an option such as --no-pager is a unit name)")
         if _is_option(arg):
@@ -273,23 +352,35 @@ def _systemctl(field, args):
                     f"{' '.join(sorted(SYSTEMCTL_OPTIONS))}); others reach other machines, roots or images, and "
                     "any abbreviation of them works too"
                 )
+            if units:
+                raise InputError(
+                    f"{field}: 'systemctl ... {units[0]} {arg}': the unit must be the last argument; C sudo lets the "
+                    f"caller pass '{units[0]} {arg}' as one argument, which systemctl escapes into another unit name "
+                    "(a template's other instance); put options before the verb"
+                )
             options.append(arg)
         elif verb is None:
             if arg not in SYSTEMCTL_VERBS:
                 raise InputError(
                     f"{field}: 'systemctl {arg}' is not an allowed verb (allowed: {' '.join(sorted(SYSTEMCTL_VERBS))}); "
-                    "others run programs (help runs man, edit an editor), change units or end the host"
+                    "others run programs (help runs man as root, edit an editor), change units or end the host"
                 )
             verb = arg
         else:
             if "/" in arg:
                 raise InputError(f"{field}: 'systemctl' with a path argument ('{arg}') can load an arbitrary unit file")
             unit_name(field, arg, suffixes=UNIT_SUFFIXES, template=False)
+            if units:
+                raise InputError(
+                    f"{field}: 'systemctl {verb} {units[0]} {arg}': name one unit per rule; C sudo lets the caller "
+                    f"pass '{units[0]} {arg}' as one argument, which systemctl escapes into another unit name "
+                    f"('{units[0]}\\x20{arg}', for a template another instance it starts)"
+                )
             units.append(arg)
     if verb is None:
         raise InputError(f"{field}: 'systemctl' needs a verb (one of {' '.join(sorted(SYSTEMCTL_VERBS))})")
     if not units:
-        raise InputError(f"{field}: 'systemctl {verb}' needs the unit names it applies to")
+        raise InputError(f"{field}: 'systemctl {verb}' needs the unit it applies to")
     if verb in SYSTEMCTL_PAGED_VERBS and "--no-pager" not in options:
         raise InputError(f"{field}: 'systemctl {verb}' without --no-pager shows its output in a pager (less), "
                          "which can start a shell")
@@ -298,13 +389,20 @@ def _systemctl(field, args):
     return units
 
 
+def _journal_split(arg):
+    if arg.startswith("--"):
+        name, _eq, value = arg.partition("=")
+        return name, value
+    return arg[:2], arg[2:]
+
+
 def _journalctl(field, args):
     if "--no-pager" not in args:
         raise InputError(f"{field}: 'journalctl' without --no-pager shows its output in a pager (less), which can "
                          "start a shell")
-    for arg in args:
+    for pos, arg in enumerate(args):
         if not _is_option(arg):
-            raise InputError(f"{field}: 'journalctl {arg}': positional matches (and paths) are refused; use -u/--unit=")
+            raise InputError(f"{field}: 'journalctl {arg}': positional matches (and paths) are refused; use --unit=NAME")
         if arg in JOURNALCTL_FLAGS:
             continue
         name, value = _journal_split(arg)
@@ -316,8 +414,17 @@ def _journalctl(field, args):
             )
         if not value:
             raise InputError(f"{field}: 'journalctl {arg}': write the value joined to the option ({name}=VALUE)")
+        if not name.startswith("--") and value.startswith("="):
+            raise InputError(f"{field}: 'journalctl {arg}': getopt hands '-{name[1]}' the value '{value}'; "
+                             f"write '{name}{value[1:]}' or the long option with '='")
         if kind == "unit":
             unit_name(field, value, suffixes=UNIT_SUFFIXES, template=False)
+            if pos != len(args) - 1:
+                raise InputError(
+                    f"{field}: 'journalctl {arg} {args[pos + 1]}': the unit option must be the last argument (and "
+                    f"only one per rule); C sudo lets the caller pass '{arg} {args[pos + 1]}' as one argument, "
+                    "which journalctl escapes into another unit name and drops the options after it"
+                )
         elif kind == "count" and not re.fullmatch(r"\+?[0-9]{1,9}|all", value):
             raise InputError(f"{field}: 'journalctl {arg}': a number of lines")
         elif kind == "output" and value not in _OUTPUTS:
@@ -328,18 +435,19 @@ def _journalctl(field, args):
             raise InputError(f"{field}: 'journalctl {arg}': a time (today, -1h, 2026-01-01) or boot id")
 
 
-def _journal_split(arg):
-    if arg.startswith("--"):
-        name, _eq, value = arg.partition("=")
-        return name, value
-    return arg[:2], arg[2:].lstrip("=")
+# -- one command ----------------------------------------------------------------------------------
+def check_no_safe_rule(field, path):
+    """Rule 6, by name alone (so the advice comes first, also where the program is not installed)."""
+    base = os.path.basename(path)
+    family = family_of(base)
+    if family in NO_SAFE_RULE:
+        raise InputError(f"{field}: no exact sudo rule for '{base}' can be safe: {NO_SAFE_RULE[family]}")
 
 
 def check_program(field, path, args, allow_shell_escape):
-    """Rules 2 to 5 for one command; returns the unit names a systemctl rule names."""
+    """Rules 2 to 6 for one command; returns the unit names a systemctl rule names."""
     base = os.path.basename(path)
-    if base in NO_SAFE_RULE and not allow_shell_escape:
-        raise InputError(f"{field}: no exact sudo rule for '{base}' can be safe: {NO_SAFE_RULE[base]}")
+    check_no_safe_rule(field, path)
     if not allow_shell_escape:
         reason = escape_reason(path)
         if reason:
@@ -350,10 +458,14 @@ def check_program(field, path, args, allow_shell_escape):
     if base == "journalctl":
         _journalctl(field, args)
         return []
-    if base in PAGED_TOOLS and "--no-pager" not in args:
-        raise InputError(f"{field}: '{base}' without --no-pager shows its output in a pager (less), which can start a shell")
+    if base in PAGED_TOOLS and (not args or args[0] != "--no-pager"):
+        raise InputError(f"{field}: '{base}' shows its output in a pager (less), which can start a shell; put "
+                         "--no-pager first (a word before it could swallow it when sudo regroups arguments)")
     _special_cases(field, base, args)
-    check_generic_arguments(field, args)
+    if args and ((base in PAGED_TOOLS and args[0] == "--no-pager") or (base == "dmesg" and args[0] in NO_PAGER_FLAGS)):
+        # A flag without a value: regrouped with the next word it is an unknown option.
+        args = args[1:]
+    check_generic_arguments(field, args, allow_shell_escape)
     return []
 
 
@@ -367,8 +479,9 @@ def _special_cases(field, base, args):
     if base == "service" and ("status" in args or "--status-all" in args):
         raise InputError(f"{field}: 'service ... status' shows its output in a pager (less), which can start a shell")
     if base == "dmesg" and any(a in ("-H", "-L") or (a.startswith("--h") and "--human".startswith(a)) for a in args) \
-            and not ("--nopager" in args or "-P" in args):
-        raise InputError(f"{field}: 'dmesg --human' shows its output in a pager (less), which can start a shell")
+            and args[0] not in NO_PAGER_FLAGS:
+        raise InputError(f"{field}: 'dmesg --human' shows its output in a pager (less), which can start a shell; "
+                         "put --nopager first")
 
 
 # -- argv and rendering ---------------------------------------------------------------------------
