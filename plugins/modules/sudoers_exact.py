@@ -17,22 +17,33 @@ description:
   - A command given without arguments is written as C(/path/to/cmd "") so that sudo allows it with
     B(no) arguments (a bare path in sudoers would allow any arguments).
   - Every rule pins the working directory with C(CWD=/) (sudo 1.9.3 and later, sudo-rs): a relative
-    path, also one the caller creates by regrouping arguments, resolves under C(/).
-  - C(sudo) compares the caller's arguments joined with spaces, so the caller can pass several words
-    of a rule as one argument. An option value must therefore be joined to its option
-    (C(-c/etc/x.conf), C(--config=/etc/x.conf)), and a file argument must be an absolute path in every
-    form; the separate-word form and relative names (C(corp.conf), C(./x), C(--config=corp.conf)) are
-    refused with the joined form to use. See the collection's sudoers guide for the attack.
-  - C(systemctl) and C(journalctl) rules are allowlists of verbs and options. C(openfortivpn) and
-    C(openvpn) are refused (no exact rule for a VPN client can be safe); the message points at the
-    ci_runner role's tunnel units.
-  - Refuses everything else that cannot be written safely, naming the entry and the rule broken
-    (relative or symlinked paths, missing binaries, wildcards, sudoers syntax characters, C(ALL),
+    path, also one the caller creates by regrouping arguments, resolves under C(/), and C(sudo -D) is
+    refused.
+  - C(sudo) compares the caller's arguments joined with single spaces, so the caller may pass any
+    regrouping of a rule's words (C(sudo prog "-c /etc/x.conf") matches the rule C(prog -c /etc/x.conf),
+    and getopt hands the program the value C(" /etc/x.conf"), a relative path). For a program whose grammar the collection does
+    not know, an option value must therefore be joined to its option (C(-c/etc/x.conf),
+    C(--config=/etc/x.conf)); an option followed by a separate word, C(-c=/x), and relative file names in
+    every form and in every part of a list (C(corp.conf), C(./x), C(~/x), C(--config=corp.conf),
+    C(--path=/a:rel/b)) are refused with the form to use. Every file named must pass the collection's
+    trust policy (root's up to C(/), writable by no one else, not in a sticky directory such as
+    C(/tmp)); files under C(/proc) and C(/dev) are refused.
+  - C(systemctl) and C(journalctl) rules are allowlists of verbs and options, built so that every
+    regrouping is a usage error; a C(systemctl) rule names one unit, last (systemctl escapes a space into
+    another unit name); C(status), C(show), C(cat) and C(journalctl) need C(--no-pager), and C(help),
+    C(edit) and every other verb are refused (C(help) runs man as root).
+  - C(openfortivpn) and C(openvpn) are refused even with O(allow_shell_escape=true) (no exact rule for a
+    VPN client can be safe); the message points at C(systemctl start/stop) of the ci_runner role's tunnel
+    units.
+  - Refuses everything else that cannot be written safely, naming the entry (C(commands[N])) and the rule
+    broken (relative or symlinked paths, missing binaries, wildcards, sudoers syntax characters, C(ALL),
     binaries, files named in arguments or systemd unit files that someone other than root could
-    change, by the collection's trust policy; commands of a shell-escape family, also under a
-    versioned or variant name such as C(vim.nox) or C(tclsh8.6), what the alternatives system runs
-    as C(editor) or C(pager), and hard links or copies of them, unless O(allow_shell_escape=true);
-    file names sudo would silently ignore).
+    change; commands of a shell-escape family, also under a versioned or variant name such as
+    C(vim.nox), C(tclsh8.6), C(python3.11) or C(x86_64-linux-gnu-gdb), what the alternatives system runs
+    as C(editor) or C(pager), hard links or copies of them and of the login shells, and arguments that
+    name them, unless O(allow_shell_escape=true); file names sudo would silently ignore).
+  - The rules, each stated once, are in the collection's C(sudo_policy) module utility; the sudoers guide
+    (C(docs/sudoers.md)) explains each with the attack it stops.
   - The new file is checked with C(visudo -cf) on the very temp file that then replaces the live
     one; afterwards the whole configuration is checked with C(visudo -c) and, if that fails, the
     previous file is put back and the task fails.
@@ -81,7 +92,8 @@ options:
         binary with no arguments at all.
       - "Arguments may use letters, digits and C(@ % + . / _ - ^ ~ = : ,). Spaces inside one
         argument, quotes, wildcards and backslashes cannot be written safely and are refused."
-      - Option values joined to the option (C(-c/etc/x.conf), C(--config=/etc/x.conf)); files by absolute path.
+      - Option values joined to the option (C(-c/etc/x.conf), C(--config=/etc/x.conf)), positional arguments
+        before the options, files by absolute path; one unit per C(systemctl) rule, last.
     type: list
     elements: raw
     default: []
@@ -90,6 +102,7 @@ options:
       - Allow shells, interpreters, editors, pagers and other commands known to hand out a shell or
         write arbitrary files as root (see the module documentation page for the list).
       - Granting such a command is granting full root. Leave this off.
+      - It does not lift the refusal of VPN clients (C(openfortivpn), C(openvpn)), for which a safe way exists.
     type: bool
     default: false
 notes:
@@ -154,7 +167,7 @@ import shlex
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.supervised.background.plugins.module_utils import locking, safe_file, sudo_policy, trust
 from ansible_collections.supervised.background.plugins.module_utils.systemd import Systemd, SystemdError
-from ansible_collections.supervised.background.plugins.module_utils.validate import InputError, single_line, timespan
+from ansible_collections.supervised.background.plugins.module_utils.validate import InputError, single_line
 
 HEADER = "# Managed by supervised.background.sudoers_exact: exact commands only. Do not edit.\n"
 SUDOERS_DIR = "/etc/sudoers.d"
@@ -204,6 +217,7 @@ class SudoersExact:
         for index, entry in enumerate(p["commands"]):
             field_i = f"commands[{index}]"
             argv = sudo_policy.check_words(field_i, self.argv(field_i, entry))
+            sudo_policy.check_no_safe_rule(field_i, argv[0])
             sudo_policy.check_binary(field_i, argv[0])
             units = sudo_policy.check_program(field_i, argv[0], argv[1:], p["allow_shell_escape"])
             self.check_units(field_i, units)
@@ -289,15 +303,22 @@ class SudoersExact:
 
     # ---- visudo --------------------------------------------------------------------------
     def visudo_binaries(self):
+        """The visudo programs found on root's PATH, each by the resolved path that passed the trust
+        policy: that path, not the name found on PATH, is what runs (a link swapped after the check
+        would otherwise run something else)."""
         found = []
         for name in VISUDO_NAMES:
             path = self.module.get_bin_path(name)
-            if path and os.path.realpath(path) not in [os.path.realpath(f) for f in found]:
-                try:
-                    trust.check("visudo", os.path.realpath(path), trust.ROOT_BINARY)
-                except trust.TrustError as err:
-                    self.module.fail_json(msg=str(err), path=self.path, rules=[])
-                found.append(path)
+            if not path:
+                continue
+            real = os.path.realpath(path)
+            if real in found:
+                continue
+            try:
+                trust.check("visudo", real, trust.ROOT_BINARY)
+            except trust.TrustError as err:
+                self.module.fail_json(msg=str(err), path=self.path, rules=[])
+            found.append(real)
         if not found:
             self.module.fail_json(msg="visudo: neither visudo nor visudo-rs was found on the host; install sudo or "
                                       "sudo-rs first", path=self.path, rules=[])
@@ -312,7 +333,7 @@ class SudoersExact:
     def run(self):
         try:
             rules = self.check_inputs()
-            wait = timespan("lock_timeout", self.params["lock_timeout"])
+            wait = locking.lock_wait(self.params)
         except InputError as err:
             self.module.fail_json(msg=str(err))
         result = {"changed": False, "path": self.path, "rules": rules or []}
@@ -327,7 +348,9 @@ class SudoersExact:
                                                owner="root", group="root", mode=0o440,
                                                validate=self.validator(visudos))
             except safe_file.FileError as err:
-                self.module.fail_json(msg=f"name: {err}", **result)
+                # visudo's verdict names its own field; anything else is about the file NAME names.
+                msg = str(err)
+                self.module.fail_json(msg=msg if msg.startswith("visudo:") else f"name: {msg}", **result)
             result["changed"] = res.changed
             if res.diff:
                 result["diff"] = res.diff
@@ -374,7 +397,7 @@ def main():
             nopasswd=dict(type="bool", default=True),
             commands=dict(type="list", elements="raw", default=[]),
             allow_shell_escape=dict(type="bool", default=False),
-            lock_timeout=dict(type="raw", default="5min"),
+            **locking.LOCK_SPEC,
         ),
         mutually_exclusive=[("user", "group")],
         supports_check_mode=True,
