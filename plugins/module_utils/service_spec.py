@@ -191,8 +191,11 @@ def render(name, params, kind="worker"):
         ("TimeoutStopSec", validate.unit_timespan("timeout_stop_sec", p["timeout_stop_sec"], allow_infinity=True)),
     ]
     if p.get("runtime_max_sec") is not None:
-        service.append(("RuntimeMaxSec", validate.unit_timespan("runtime_max_sec", p["runtime_max_sec"],
-                                                                allow_infinity=True, minimum=0.001)))
+        # A oneshot service is "activating" while it runs, which RuntimeMaxSec does not bound:
+        # TimeoutStartSec does.
+        service.append(("RuntimeMaxSec" if kind == "worker" else "TimeoutStartSec",
+                        validate.unit_timespan("runtime_max_sec", p["runtime_max_sec"], allow_infinity=True,
+                                               minimum=0.001)))
     for option, directive in (("state_directory", "StateDirectory"), ("runtime_directory", "RuntimeDirectory"),
                               ("logs_directory", "LogsDirectory")):
         if p.get(option) is not None:
@@ -210,7 +213,8 @@ def render(name, params, kind="worker"):
     if p.get("nice") is not None:
         service.append(("Nice", str(validate.integer("nice", p["nice"], -20, 19))))
 
-    settings = unit_file.settings("settings", p.get("settings"), owned=OWNED)
+    owned = dict(OWNED, TimeoutStartSec="runtime_max_sec") if kind == "oneshot" else OWNED
+    settings = unit_file.settings("settings", p.get("settings"), owned=owned)
     overrides = unit_file.overrides(settings, p["hardening"])
     service += unit_file.merge_hardening(settings, p["hardening"])
     sections = [("Unit", unit), ("Service", service)]

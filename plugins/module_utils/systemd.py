@@ -190,6 +190,35 @@ def instance_view(unit, props, name=None):
     }
 
 
+TIMER_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "Result", "LastTriggerUSec",
+                    "NextElapseUSecRealtime", "NextElapseUSecMonotonic", "Unit")
+JOB_SERVICE_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus", "ExecMainCode",
+                          "ExecMainStartTimestamp", "ExecMainExitTimestamp", "ExecMainStartTimestampMonotonic",
+                          "InvocationID", "NRestarts")
+_NEVER = ("", "n/a", "0")
+
+
+def timer_view(timer, timer_props, service_props):
+    """The one view of a periodic job: its timer and the last run of its service."""
+    code = to_int(service_props.get("ExecMainCode"), 0)
+    ran = bool(service_props.get("ExecMainStartTimestamp") not in (None, "", "n/a"))
+    return {
+        "timer": timer,
+        "service": timer_props.get("Unit") or None,
+        "active": timer_props.get("ActiveState") == "active",
+        "enabled": timer_props.get("UnitFileState") in ENABLED_STATES,
+        "last_trigger": None if timer_props.get("LastTriggerUSec") in _NEVER else timer_props.get("LastTriggerUSec"),
+        "next_elapse": None if timer_props.get("NextElapseUSecRealtime") in _NEVER else timer_props.get("NextElapseUSecRealtime"),
+        "running": service_props.get("ActiveState") in ("activating", "active", "deactivating", "reloading"),
+        "last_result": (service_props.get("Result") or None) if ran else None,
+        "last_exit_status": to_int(service_props.get("ExecMainStatus")) if ran else None,
+        "last_exit_code": {1: "exited", 2: "killed", 3: "dumped"}.get(code) if ran else None,
+        "last_started": service_props.get("ExecMainStartTimestamp") or None if ran else None,
+        "last_finished": service_props.get("ExecMainExitTimestamp") or None if ran else None,
+        "invocation_id": service_props.get("InvocationID") or None,
+    }
+
+
 class Systemd:
     """systemctl / systemd-analyze for one module run."""
 
@@ -273,6 +302,23 @@ class Systemd:
         rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
         return out.splitlines() if rc == 0 else []
 
+    def calendar(self, field, expression):
+        """Let systemd itself validate an OnCalendar= expression; returns its normalized form."""
+        analyze = self.analyze()
+        if analyze is None:
+            self.module.warn(f"{field}: systemd-analyze is not installed; '{expression}' was not checked")
+            return expression
+        rc, out, err = self.module.run_command([analyze, "calendar", "--", expression],
+                                               environ_update={"SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""})
+        if rc != 0:
+            words = " ".join((err or out).split())
+            raise InputError(f"{field}: systemd refuses the calendar expression '{expression}' ({words})")
+        for line in out.splitlines():
+            key, _sep, value = line.strip().partition(":")
+            if key.strip() == "Normalized form":
+                return value.strip()
+        return expression
+
     def is_enabled(self, unit):
         rc, out, _err = self.run(["is-enabled", "--", unit], check=False)
         return out.strip() == "enabled"
@@ -311,7 +357,7 @@ class Systemd:
             self._analyze = self.module.get_bin_path("systemd-analyze")
         return self._analyze
 
-    def verify(self, unit_name, text=None, dropins=None, instance="verify", strict=True):
+    def verify(self, unit_name, text=None, dropins=None, instance="verify", strict=True, dropin_unit=None):
         """Run ``systemd-analyze verify`` on a unit as systemd would load it, before it lands.
 
         ``text``: the new unit file, saved under its real name ``unit_name`` in a private scratch
@@ -319,8 +365,10 @@ class Systemd:
         text}`` of new drop-ins for the unit, placed in the scratch directory's ``UNIT.d/``; with no
         ``text``, the unit itself is the one installed on the host, together with its other
         drop-ins (the scratch directory comes first in the unit search path, so a new version of
-        a drop-in replaces the installed one). Raises SystemdError with systemd's own message
-        when the unit is refused or a line would be ignored; returns the other warnings.
+        a drop-in replaces the installed one). ``dropin_unit`` names the unit whose ``.d/`` holds
+        the drop-ins when it is not ``unit_name`` (an instance's drop-in, verified with its
+        template's text). Raises SystemdError with systemd's own message when the unit is refused
+        or a line would be ignored; returns the other warnings.
         """
         analyze = self.analyze()
         if analyze is None:
@@ -332,7 +380,7 @@ class Systemd:
                 with open(os.path.join(scratch, unit_name), "w", encoding="utf-8") as handle:
                     handle.write(text)
             if dropins:
-                dropin_dir = os.path.join(scratch, unit_name + ".d")
+                dropin_dir = os.path.join(scratch, (dropin_unit or unit_name) + ".d")
                 os.mkdir(dropin_dir, 0o700)
                 for file_name, dropin_text in dropins.items():
                     with open(os.path.join(dropin_dir, file_name), "w", encoding="utf-8") as handle:
@@ -396,7 +444,7 @@ class UnitWriter:
         self.warnings = []
         self.unverified = False
 
-    def _verifier(self, unit, text, dropins, executables, blame, needed_units):
+    def _verifier(self, unit, text, dropins, executables, blame, needed_units, instance="verify", dropin_unit=None):
         if self.systemd.analyze() is None:
             self.module.warn("systemd-analyze was not found; the unit was written without verification")
             self.unverified = True
@@ -404,7 +452,7 @@ class UnitWriter:
 
         def check(_tmp_path):
             try:
-                self.warnings += self.systemd.verify(unit, text, dropins)
+                self.warnings += self.systemd.verify(unit, text, dropins, instance=instance, dropin_unit=dropin_unit)
                 self.verified.append(unit)
             except SystemdError as err:
                 lines = list(dict.fromkeys(str(err).split("; ")))
@@ -428,12 +476,19 @@ class UnitWriter:
 
         return check
 
-    def write(self, path, unit, text, executables=(), blame=None, dropin_for=None, mode=0o644, needed_units=None):
+    def write(self, path, unit, text, executables=(), blame=None, dropin_for=None, mode=0o644, needed_units=None,
+              base=None):
         """Write the unit file ``path`` (or, with ``dropin_for``, a drop-in of that unit) after
         verifying it; returns the safe_file WriteResult. ``needed_units`` maps the units the unit
-        requires to the option that names them (a missing one is refused, in check mode a warning)."""
+        requires to the option that names them (a missing one is refused, in check mode a warning).
+        ``base``: ``(template name, template text)`` to verify an instance's drop-in against a
+        template that may not be installed yet."""
         needed = needed_units or {}
-        if dropin_for is not None:
+        if dropin_for is not None and base is not None:
+            instance = dropin_for.split("@", 1)[1].rsplit(".", 1)[0]
+            verifier = self._verifier(base[0], base[1], {os.path.basename(path): text}, executables, blame, needed,
+                                      instance=instance, dropin_unit=dropin_for)
+        elif dropin_for is not None:
             verifier = self._verifier(dropin_for, None, {os.path.basename(path): text}, executables, blame, needed)
         else:
             verifier = self._verifier(unit, text, None, executables, blame, needed)

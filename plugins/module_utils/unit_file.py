@@ -328,6 +328,9 @@ def _add(names, check, **kw):
 
 
 # Exec, kill and service behaviour.
+_add("Restart", v_choice("no", "always", "on-success", "on-failure", "on-abnormal", "on-abort", "on-watchdog"))
+_add("RestartSec", v_timespan(infinity=False))
+_add("WatchdogSec", v_timespan())
 _add("TimeoutStartSec TimeoutAbortSec RuntimeMaxSec", v_timespan(), transient=True)
 _add("TimeoutStopSec", v_timespan(), transient=True)
 _add("SuccessExitStatus RestartPreventExitStatus RestartForceExitStatus", v_exit_statuses)
@@ -400,6 +403,16 @@ _add("IPAddressAllow IPAddressDeny", v_addresses, transient=True)
 _add("InaccessiblePaths ReadOnlyPaths NoExecPaths", v_paths, transient=True, multi=True)
 
 SERVICE_DIRECTIVES = dict(_SERVICE)
+
+# [Unit] directives a drop-in may set.
+UNIT_DIRECTIVES = {
+    "Description": Directive(description, section="Unit"),
+    "StartLimitIntervalSec": Directive(v_timespan(infinity=False), section="Unit"),
+    "StartLimitBurst": Directive(v_int(0, 2 ** 32 - 2), section="Unit"),
+}
+for _name in ("After", "Before", "Wants", "Requires", "BindsTo", "PartOf", "OnFailure", "Conflicts", "Upholds"):
+    UNIT_DIRECTIVES[_name] = Directive(v_units(), section="Unit", multi=True)
+REGISTRIES = {"Service": SERVICE_DIRECTIVES, "Unit": UNIT_DIRECTIVES}
 
 # Directives that are never set through an allowlisted setting, with the reason the user sees. A
 # name in neither list is refused as unknown.
@@ -484,8 +497,8 @@ HARDENING = {
 HARDENING_LEVELS = tuple(HARDENING)
 
 
-def settings(field, given, owned=None, allowed=None, transient_only=False):
-    """Validate a ``{Directive: value or [values]}`` dict against the allowlist.
+def settings(field, given, owned=None, allowed=None, transient_only=False, section="Service"):
+    """Validate a ``{Directive: value or [values]}`` dict against the allowlist of ``section``.
 
     ``owned`` maps directives an option of the calling module sets to that option's name (refused
     here with a pointer to it). ``allowed`` narrows the allowlist further (a module's own subset).
@@ -501,9 +514,10 @@ def settings(field, given, owned=None, allowed=None, transient_only=False):
             raise InputError(f"{where}: is set by the option '{owned[name]}'; use that instead")
         if name in REFUSED:
             raise InputError(f"{where}: is refused, it {REFUSED[name]}")
-        entry = SERVICE_DIRECTIVES.get(name)
+        registry = REGISTRIES[section]
+        entry = registry.get(name)
         if entry is None or (allowed is not None and name not in allowed) or (transient_only and not entry.transient):
-            names = sorted(n for n, d in SERVICE_DIRECTIVES.items()
+            names = sorted(n for n, d in registry.items()
                            if n not in owned and (allowed is None or n in allowed) and (d.transient or not transient_only))
             raise InputError(f"{where}: is not a directive this collection lets you set (allowed: {', '.join(names)})")
         value = given[name]

@@ -231,25 +231,19 @@ removed:
 """
 
 import os
-import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.supervised.background.plugins.module_utils import (
     accounts,
-    env_rules,
     instances,
     locking,
+    provision,
     safe_file,
-    secret_files,
     service_spec,
     systemd,
-    trust,
     validate,
 )
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
-
-ENV_DIR = "/etc/supervised-background"
-OWNER_DIRS = (("state_directory", "/var/lib"), ("logs_directory", "/var/log"))
 
 
 def blame(settings):
@@ -261,58 +255,29 @@ def blame(settings):
 
 
 class Worker:
-    """One worker, reconciled in one run."""
+    """One worker, reconciled in one run: provision (account, files, secrets), unit, instances."""
 
     def __init__(self, module):
         self.module = module
         self.params = dict(module.params)
         self.sd = systemd.Systemd(module)
-        self.diffs = []
+        self.provision = None
+        self.plan = None
 
-    # -- input -------------------------------------------------------------------------------
     def check_input(self):
         p = self.params
         name = systemd.unit_prefix("name", p["name"])
-        p["user"] = validate.account_name("user", p["user"] if p["user"] is not None else name, numeric=False)
-        p["group"] = validate.account_name("group", p["group"] if p["group"] is not None else p["user"], numeric=False)
-        p["working_directory"] = validate.absolute_path(
-            "working_directory", p["working_directory"] if p["working_directory"] is not None else f"/opt/{name}")
-        p["secret_env_file"] = validate.absolute_path(
-            "secret_env_file", p["secret_env_file"] or os.path.join(ENV_DIR, f"{name}.env"))
-        if p["state_directory"] is None:
-            p["state_directory"] = name
-        elif p["state_directory"] == "":
-            p["state_directory"] = None
+        self.provision = provision.Provision(self.module, name, p)
+        unit_params = self.provision.check(present=p["state"] != "absent")
         if p["description"] is None:
-            p["description"] = f"{name} instance %i"
+            unit_params["description"] = f"{name} instance %i"
         self.settle = validate.timespan("settle_sec", p["settle_sec"], maximum=instances.MAX_SETTLE)
         self.wait = locking.lock_wait(p)
         self.wanted = instances.wanted_instances(None if p["instances"] else p["count"], p["instances"])
-        self.cred_dir = os.path.join(secret_files.CREDENTIAL_DIR, name)
-        self.creds = {}
-        for cred_id in sorted(p["secret_credentials"] or {}, key=str):
-            secret_files.credential_id("secret_credentials", cred_id)
-            self.creds[cred_id] = secret_files.credential_value(f"secret_credentials.{cred_id}",
-                                                                p["secret_credentials"][cred_id])
-            if p["secret_credentials"][cred_id]:
-                self.module.no_log_values.add(str(p["secret_credentials"][cred_id]))
-        self.plan = None
-        self.env = None
         if p["state"] != "absent":
-            self.env = env_rules.environment("secret_env", p["secret_env"] or {})
-            unit_params = dict(p)
-            unit_params["environment_files"] = [p["secret_env_file"]] + list(p["environment_files"] or [])
-            paths = {cid: os.path.join(self.cred_dir, cid + (secret_files.ENCRYPTED_SUFFIX if p["encrypt_credentials"] else ""))
-                     for cid in self.creds}
-            option = "encrypted_credentials" if p["encrypt_credentials"] else "credentials"
-            for cid in paths:
-                if cid in (unit_params[option] or {}):
-                    raise InputError(f"secret_credentials.{cid}: is also given in {option}")
-            unit_params[option] = dict(unit_params[option] or {}, **paths)
             self.plan = service_spec.render(name, unit_params)
         return name
 
-    # -- run ---------------------------------------------------------------------------------
     def run(self):
         try:
             name = self.check_input()
@@ -322,49 +287,25 @@ class Worker:
         objects = [("unit", unit), ("file", self.params["secret_env_file"]), ("credentials", name)]
         with locking.host_lock(self.module, objects, timeout=self.wait):
             try:
-                if self.params["state"] == "absent":
-                    result = self.remove(name, unit)
-                else:
-                    result = self.present(name, unit)
+                result = self.remove(name, unit) if self.params["state"] == "absent" else self.present(name, unit)
             except (InputError, safe_file.FileError, accounts.AccountError) as err:
                 self.module.fail_json(msg=str(err), changed=False)
             except systemd.SystemdError as err:
                 self.module.fail_json(msg=f"{unit}: {err}", changed=False)
-        if self.diffs and self.module._diff:
-            result["diff"] = self.diffs
+        if self.provision.diffs and self.module._diff:
+            result["diff"] = self.provision.diffs
         return result
-
-    def note(self, diff):
-        if diff:
-            self.diffs.append(diff)
 
     def present(self, name, unit):
         p = self.params
-        result = {"unit": unit, "secret_env_file": p["secret_env_file"], "credentials": sorted(self.creds),
-                  "removed": [], "hardening_overrides": self.plan.overrides, "unit_text": self.plan.text}
-        changes = accounts.ensure_system_account(self.module, p["user"], p["group"]) if p["create_user"] else []
-        result["accounts"] = changes
-        changed = bool(changes)
-        changed = safe_file.ensure_directory(self.module, p["working_directory"], "root", p["group"] if not (
-            self.module.check_mode and changes) else "root", 0o750) or changed
-        secrets_changed = secret_files.ensure_secret_directory(self.module, os.path.dirname(p["secret_env_file"]))
-        env_changed, diff, variables = secret_files.write_env_file(self.module, p["secret_env_file"], self.env)
-        self.note(diff)
-        result["changed_variables"] = variables
-        secrets_changed = secrets_changed or env_changed
-        if self.creds:
-            secrets_changed = secret_files.ensure_secret_directory(self.module, self.cred_dir) or secrets_changed
-        for cred_id, data in self.creds.items():
-            path = os.path.join(self.cred_dir, cred_id + (secret_files.ENCRYPTED_SUFFIX if p["encrypt_credentials"] else ""))
-            cred_changed, diff = secret_files.write_credential(self.module, path, cred_id, data,
-                                                               encrypted=p["encrypt_credentials"])
-            self.note(diff)
-            secrets_changed = secrets_changed or cred_changed
+        result = {"unit": unit, "secret_env_file": p["secret_env_file"], "removed": [],
+                  "hardening_overrides": self.plan.overrides, "unit_text": self.plan.text}
+        changed, secrets_changed = self.provision.apply(result)
         writer = systemd.UnitWriter(self.module, self.sd)
         outcome = writer.write(os.path.join(systemd.SYSTEM_UNIT_DIR, unit), unit, self.plan.text,
                                executables=self.plan.executables, blame=blame(p["settings"]),
                                needed_units=self.plan.needed_units)
-        self.note(outcome.diff)
+        self.provision.note(outcome.diff)
         result["daemon_reloaded"] = writer.reload()
         result["verified"] = bool(outcome.changed and unit in writer.verified)
         if self.plan.overrides and outcome.changed:
@@ -375,64 +316,32 @@ class Worker:
             "state": p["state"], "enabled": p["enabled"], "prune": p["prune"], "restart": restart,
             "settle": self.settle if p["state"] == "started" else 0})
         reconciled = reconciler.reconcile(name, self.wanted)
-        self.note(reconciled.pop("diff", None))
+        self.provision.note(reconciled.pop("diff", None))
         result.update(reconciled)
         result["changed"] = bool(changed or secrets_changed or outcome.changed or reconciled["changed"])
         return result
 
     def remove(self, name, unit):
-        p = self.params
-        result = {"unit": unit, "secret_env_file": p["secret_env_file"], "credentials": [], "accounts": [],
-                  "removed": [], "hardening_overrides": [], "verified": False, "changed_variables": {}}
+        result = {"unit": unit, "secret_env_file": self.params["secret_env_file"], "credentials": [], "removed": [],
+                  "hardening_overrides": [], "verified": False, "changed_variables": {}}
         reconciler = instances.Reconciler(self.module, self.sd, {
             "state": "stopped", "enabled": False, "prune": True, "restart": "none", "settle": 0})
         reconciled = reconciler.reconcile(name, [])
-        self.note(reconciled.pop("diff", None))
+        self.provision.note(reconciled.pop("diff", None))
         result.update(reconciled)
-        changed = reconciled["changed"]
         writer = systemd.UnitWriter(self.module, self.sd)
         unit_path = os.path.join(systemd.SYSTEM_UNIT_DIR, unit)
-        for path in (unit_path,):
-            outcome = writer.remove(path)
-            self.note(outcome.diff)
-            if outcome.changed:
-                result["removed"].append(path)
-        for directory in (unit_path + ".d", self.cred_dir):
-            if self.remove_tree(directory):
-                result["removed"].append(directory)
-                writer.changed = writer.changed or directory.endswith(".d")
-        env_changed, diff, _vars = secret_files.write_env_file(self.module, p["secret_env_file"], None) \
-            if os.path.lexists(os.path.dirname(p["secret_env_file"])) else (False, None, {})
-        self.note(diff)
-        if env_changed:
-            result["removed"].append(p["secret_env_file"])
+        outcome = writer.remove(unit_path)
+        self.provision.note(outcome.diff)
+        if outcome.changed:
+            result["removed"].append(unit_path)
+        if self.provision.remove_tree(unit_path + ".d"):
+            result["removed"].append(unit_path + ".d")
+            writer.changed = True
+        self.provision.remove(result)
         result["daemon_reloaded"] = writer.reload()
-        if p["remove_working_directory"] and self.remove_tree(p["working_directory"], root_owned=False):
-            result["removed"].append(p["working_directory"])
-        if p["remove_user"]:
-            for option, base in OWNER_DIRS:
-                sub = p.get(option) or (name if option == "state_directory" else None)
-                if sub:
-                    target = os.path.join(base, sub.split("/")[0].replace("%i", ""))
-                    if target != base and self.remove_tree(target, root_owned=False):
-                        result["removed"].append(target)
-            result["accounts"] = accounts.remove_account(self.module, p["user"], p["group"])
-        result["changed"] = bool(changed or result["removed"] or result["accounts"] or env_changed)
+        result["changed"] = bool(reconciled["changed"] or result["removed"] or result["accounts"])
         return result
-
-    def remove_tree(self, path, root_owned=True):
-        """Remove a directory the collection made (never through a symlink). Returns True when
-        something was (or would be) removed."""
-        if not os.path.lexists(path):
-            return False
-        if os.path.islink(path) or not os.path.isdir(path):
-            raise safe_file.FileError(f"{path}: is not a directory; refusing to remove it")
-        trust.check("path", os.path.dirname(path), trust.WRITE_DIR)
-        if root_owned:
-            trust.check("path", path, trust.WRITE_DIR)
-        if not self.module.check_mode:
-            shutil.rmtree(path)
-        return True
 
 
 def main():
@@ -445,14 +354,8 @@ def main():
         prune=dict(type="bool", default=True),
         restart_strategy=dict(type="str", choices=["rolling", "all"], default="rolling"),
         settle_sec=dict(type="raw", default=5),
-        create_user=dict(type="bool", default=True),
-        secret_env=dict(type="dict", default={}, no_log=True),
-        secret_env_file=dict(type="path"),
-        secret_credentials=dict(type="dict", default={}, no_log=True),
-        encrypt_credentials=dict(type="bool", default=False),
-        remove_user=dict(type="bool", default=False),
-        remove_working_directory=dict(type="bool", default=False),
     )
+    spec.update(provision.SPEC)
     spec.update(service_spec.EXEC_SPEC)
     spec.update(service_spec.WORKER_SPEC)
     spec.update(locking.LOCK_SPEC)
