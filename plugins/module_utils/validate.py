@@ -161,6 +161,8 @@ def boolean(field, value):
     """A boolean as Ansible reads one (yes/no, true/false, on/off, 1/0)."""
     if isinstance(value, bool):
         return value
+    if not isinstance(value, (str, int, float)):
+        raise InputError(f"{field}: '{value}' is not a boolean (yes/no, true/false)")
     key = value.lower() if isinstance(value, str) else value
     if key in BOOLEANS_TRUE:
         return True
