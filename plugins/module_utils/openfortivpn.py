@@ -71,6 +71,9 @@ SINCE = {"pem-passphrase": (1, 17)}
 # Field sizes in bytes (the smallest over the supported releases).
 LIMITS = {"host": 253, "username": 63, "password": 256, "otp": 63, "realm": 63, "pem-passphrase": 31, "sni": 253}
 SHOWN_KEYS = frozenset(set(STRUCTURED_KEYS) | set(EXTRA_KEYS)) - SECRET_KEYS
+# Keys a redacted line may name: openfortivpn's own. Any other text where a key would be is masked
+# whole (a hand-edited line such as "hunter2 = x" holds a secret in the key position).
+NAMED_KEYS = frozenset(set(STRUCTURED_KEYS) | set(EXTRA_KEYS) | set(DANGEROUS_KEYS))
 # Order the structured options are written in: what secures the connection first, so that even an
 # older openfortivpn that stopped at a key would have read them.
 ORDER = ["host", "port", "trusted-cert", "ca-file", "user-cert", "user-key", "username", "password", "otp",
@@ -260,8 +263,10 @@ def render(config_entries):
 
 def redact(content):
     """The file as a diff may show it: split exactly as openfortivpn splits (at ``\\n`` only), keys
-    trimmed as it trims them; only lines of known non-secret keys and the header are shown. A file
-    edited by hand can hold a secret anywhere else, so every other line is masked whole."""
+    trimmed as it trims them; only lines of known non-secret keys and the header are shown, and
+    the key of a line of another key openfortivpn knows. A file edited by hand can hold a secret
+    anywhere else (a comment, a line without '=', an unknown key), so every other line is masked
+    whole."""
     if content is None:
         return None
     text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
@@ -274,7 +279,7 @@ def redact(content):
             out.append(f"# {REDACTED}")
         elif sep and key.strip(C_SPACE) in SHOWN_KEYS and not any(validate.bad_char(ch) for ch in line):
             out.append(line)
-        elif sep and re.fullmatch(_EXTRA_KEY_RE, key.strip(C_SPACE)):
+        elif sep and key.strip(C_SPACE) in NAMED_KEYS:
             out.append(f"{key.strip(C_SPACE)} = {REDACTED}")
         else:
             out.append(REDACTED)
