@@ -359,7 +359,8 @@ def install_program(module, path, util_module, parents_mode=0o755):
         parent = os.path.dirname(parent)
     for directory in reversed(missing):
         changed = ensure_directory(module, directory, "root", "root", parents_mode) or changed
-    if module.check_mode and missing:
-        return True
+        if module.check_mode:
+            # The levels below a directory check mode did not create cannot be looked at.
+            return True
     result = write_file(module, path, program_text(util_module), owner="root", group="root", mode=0o755)
     return result.changed or changed

@@ -5,11 +5,13 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import stat
+import subprocess
 import threading
 
 import pytest
-from ansible_collections.supervised.background.plugins.module_utils import safe_file
+from ansible_collections.supervised.background.plugins.module_utils import safe_file, trust
 
 
 class FakeModule:
@@ -215,7 +217,7 @@ def test_refuses_group_writable_parent(tmp_path):
     loose = tmp_path / "loose"
     loose.mkdir()
     os.chmod(loose, 0o775)
-    with pytest.raises(safe_file.FileError, match="writable by others|mode 0775"):
+    with pytest.raises(safe_file.FileError, match="mode 0775"):
         write(loose / "f", b"x")
     assert list(loose.iterdir()) == []
 
@@ -228,11 +230,107 @@ def test_refuses_world_writable_ancestor(tmp_path):
         write(top / "inner" / "f", b"x")
 
 
-def test_sticky_world_writable_ancestor_is_fine(tmp_path):
+def test_sticky_world_writable_ancestor_is_refused(tmp_path):
+    # A sticky directory (like /tmp) is no exception: anyone can create a missing name there.
     top = tmp_path / "sticky"
     (top / "inner").mkdir(parents=True)
     os.chmod(top, 0o1777)
-    assert write(top / "inner" / "f", b"x").changed
+    with pytest.raises(safe_file.FileError, match="sticky or not"):
+        write(top / "inner" / "f", b"x")
+    assert list((top / "inner").iterdir()) == []
+
+
+def test_error_messages_never_hold_the_content(tmp_path):
+    secret = b"hunter2-very-secret"
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    os.chmod(loose, 0o777)
+    for target in (loose / "f", tmp_path / "missing" / "f"):
+        with pytest.raises(safe_file.FileError) as err:
+            write(target, secret)
+        assert b"hunter" not in str(err.value).encode()
+
+    def refuse(_tmp):
+        return "refused by the check"
+
+    with pytest.raises(safe_file.FileError) as err:
+        write(tmp_path / "f", secret, validate=refuse)
+    assert str(err.value) == "refused by the check"
+
+
+def test_diff_shows_owner_and_mode_changes(tmp_path):
+    target = tmp_path / "f"
+    write(target, b"x\n", mode=0o640)
+    res = write(target, b"x\n", mode=0o600, module=FakeModule(diff=True))
+    assert res.diff["before"].endswith("mode=0640\n") and res.diff["after"].endswith("mode=0600\n")
+    assert res.diff["before_header"] == res.diff["after_header"] == str(target)
+
+
+def test_diff_headers_of_a_new_file(tmp_path):
+    res = write(tmp_path / "f", b"x", module=FakeModule(diff=True), diff_after="<redacted>")
+    assert res.diff == {"before": "", "after": "<redacted>", "before_header": f"{tmp_path / 'f'} (absent)",
+                        "after_header": str(tmp_path / "f")}
+
+
+def test_remove_a_symlink_removes_the_link_not_its_target(tmp_path):
+    real = tmp_path / "real"
+    real.write_bytes(b"keep")
+    (tmp_path / "link").symlink_to(real)
+    assert safe_file.remove_file(FakeModule(), str(tmp_path / "link")).changed
+    assert real.read_bytes() == b"keep" and not (tmp_path / "link").is_symlink()
+
+
+def test_remove_refuses_a_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(safe_file.FileError, match="is a directory"):
+        safe_file.remove_file(FakeModule(), str(tmp_path / "d"))
+
+
+HAVE_ACL = shutil.which("setfacl") is not None
+
+
+@pytest.mark.skipif(not HAVE_ACL, reason="setfacl is not installed")
+def test_file_in_a_directory_with_a_default_acl_inherits_no_entries(tmp_path):
+    """The mode alone says who may read the file: entries a default ACL would hand down are dropped
+    before the first byte is written."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    subprocess.run(["setfacl", "-d", "-m", "u:65534:rwx", str(shared)], check=True)
+    write(shared / "f", b"secret")
+    assert "user:nobody" not in subprocess.run(["getfacl", "-p", str(shared / "f")], capture_output=True,
+                                                text=True, check=True).stdout
+    assert "system.posix_acl_access" not in os.listxattr(shared / "f")
+    # A secret's directory refuses such a directory outright.
+    with pytest.raises(safe_file.FileError, match="default ACL"):
+        safe_file.write_file(FakeModule(), str(shared / "g"), b"x", owner=ME, group=MYGROUP, mode=0o600,
+                             purpose=trust.SECRET_DIR)
+
+
+def test_owner_and_group_by_number(tmp_path):
+    res = safe_file.write_file(FakeModule(), str(tmp_path / "f"), "text", owner=str(os.geteuid()),
+                               group=os.getegid(), mode=0o600)
+    assert res.changed and (tmp_path / "f").read_bytes() == b"text"
+    with pytest.raises(safe_file.FileError, match="group: group 'no-such-group-xyz'"):
+        safe_file.resolve_gid("no-such-group-xyz")
+
+
+def test_program_text_and_install(tmp_path):
+    from ansible_collections.supervised.background.plugins.module_utils import validate
+
+    text = safe_file.program_text(validate)
+    assert text.startswith("#!/usr/bin/python3\n") and "def bad_char" in text
+    target = tmp_path / "lib" / "helper" / "prog"
+    assert safe_file.install_program(FakeModule(check_mode=True), str(target), validate)
+    assert not (tmp_path / "lib").exists()
+    assert safe_file.install_program(FakeModule(), str(target), validate)
+    assert stat.S_IMODE(os.lstat(target).st_mode) == 0o755 and os.access(target, os.X_OK)
+    assert safe_file.install_program(FakeModule(), str(target), validate) is False
+
+
+def test_check_mode_validate_failure_is_reported(tmp_path):
+    with pytest.raises(safe_file.FileError, match="bad"):
+        write(tmp_path / "f", b"x", module=FakeModule(check_mode=True), validate=lambda tmp: "bad")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_remove_and_ensure_directory_check_ancestors_too(tmp_path):
