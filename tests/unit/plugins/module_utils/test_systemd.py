@@ -1,9 +1,71 @@
+"""systemd: names, `systemctl show` parsing, the instance view, discovery, systemd-run argv, and the
+verify-before-land writer. systemctl is faked (recorded calls); systemd-analyze runs for real when
+installed (it needs no running systemd). Real start/stop behaviour is proven in Molecule."""
+
 from __future__ import annotations
+
+import os
+import shutil
+import stat
 
 import pytest
 from ansible_collections.supervised.background.plugins.module_utils import systemd
+from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
+
+REAL_ANALYZE = shutil.which("systemd-analyze")
 
 
+# -- names ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["worker", "queue-consumer", "a_b.c", "w1", "_x", "9lives"])
+def test_unit_prefix_ok(value):
+    assert systemd.unit_prefix("name", value) == value
+
+
+@pytest.mark.parametrize("value, rule", [
+    ("", "empty"), ("a@b", "'@'"), ("a/b", "'/'"), ("a b", "may only use"), ("-x", "must start"),
+    (".hidden", "must start"), ("x.service", "without the unit suffix"), ("x.timer", "drop '.timer'"),
+    ("a\nb", "single line"), ("worker\n", "single line"), ("a\x00b", "control"), ("x" * 300, "too long"),
+    ("a\tb", "control"), ("a:b", "may only use"), ("a\\x2db", "may only use"), ("w\u2028", "single line"),
+    ("\u00e9", "may only use"),
+])
+def test_unit_prefix_bad(value, rule):
+    with pytest.raises(InputError) as err:
+        systemd.unit_prefix("name", value)
+    assert str(err.value).startswith("name:") and rule in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["1", "eu-west", "a.b", "x" * 64])
+def test_instance_name_ok(value):
+    assert systemd.instance_name("i", value) == value
+
+
+@pytest.mark.parametrize("value", ["", "a@b", "a/b", "a b", "-1", "1\n", "x" * 65, "$(id)", "*", "a:b", ".."])
+def test_instance_name_bad(value):
+    with pytest.raises(InputError, match="^i:"):
+        systemd.instance_name("i", value)
+
+
+@pytest.mark.parametrize("value,kw", [
+    ("w@1.service", {}), ("migrate.service", {}), ("w@.service", {"template": True}),
+    ("network-online.target", {"suffixes": systemd.UNIT_SUFFIXES}), ("alert@%n.service", {"specifiers": True}),
+])
+def test_unit_name_ok(value, kw):
+    assert systemd.unit_name("unit", value, **kw) == value
+
+
+@pytest.mark.parametrize("value,kw,words", [
+    ("w@1", {}, "must end with"), ("../x.service", {}, "must not contain '/'"), ("w@a b.service", {}, "may only use"),
+    ("w@@.service", {}, "'@'"), ("w@1.service\n", {}, "single line"), ("w@.service", {"template": False}, "is a template"),
+    ("w@1.service", {"template": True}, "must be a template"), ("alert@%n.service", {}, "may only use"),
+    ("x.target", {}, "must end with one of .service"), ("a:b.service", {}, "may only use"),
+])
+def test_unit_name_bad(value, kw, words):
+    with pytest.raises(InputError) as err:
+        systemd.unit_name("unit", value, **kw)
+    assert str(err.value).startswith("unit:") and words in str(err.value)
+
+
+# -- systemctl show ------------------------------------------------------------------------------
 def test_parse_show_blocks_in_order():
     text = "Id=a@1.service\nActiveState=active\nMainPID=12\n\nId=a@2.service\nActiveState=failed\nMainPID=0\n"
     blocks = systemd.parse_show(text, 2)
@@ -21,7 +83,7 @@ def test_parse_show_count_mismatch():
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("12", 12), ("[not set]", None), ("18446744073709551615", None), ("", None), ("x", None),
+    ("12", 12), ("[not set]", None), ("18446744073709551615", None), ("", None), ("x", None), (None, None),
 ])
 def test_to_int(value, expected):
     assert systemd.to_int(value) == expected
@@ -32,3 +94,208 @@ def test_instance_of():
     assert systemd.instance_of("w@.service", "w") is None
     assert systemd.instance_of("w2@3.service", "w") is None
     assert systemd.instance_of("w.x@3.service", "w") is None
+    assert systemd.instance_of("w@3.timer", "w") is None
+
+
+RUNNING = {"LoadState": "loaded", "ActiveState": "active", "SubState": "running", "Result": "success",
+           "MainPID": "812", "NRestarts": "2", "ExecMainStatus": "0", "UnitFileState": "enabled",
+           "ActiveEnterTimestamp": "Tue 2026-11-24 01:29:11 UTC", "MemoryCurrent": "188416", "TasksCurrent": "3",
+           "InvocationID": "f404d03d6d334326af506165e3397f60"}
+
+
+def test_instance_view_running_and_unknowns():
+    assert systemd.instance_view("qw@1.service", RUNNING, "qw") == {
+        "unit": "qw@1.service", "instance": "1", "load_state": "loaded", "active_state": "active",
+        "sub_state": "running", "result": "success", "main_pid": 812, "n_restarts": 2, "exec_main_status": 0,
+        "enabled": True, "unit_file_state": "enabled", "active_since": "Tue 2026-11-24 01:29:11 UTC",
+        "memory_bytes": 188416, "tasks": 3, "invocation_id": "f404d03d6d334326af506165e3397f60"}
+    dead = systemd.instance_view("qw@2.service", {"MainPID": "0", "MemoryCurrent": "[not set]",
+                                                  "TasksCurrent": "18446744073709551615", "UnitFileState": "enabled-runtime"})
+    assert dead["main_pid"] is None and dead["memory_bytes"] is None and dead["tasks"] is None
+    assert dead["instance"] is None and dead["n_restarts"] == 0 and dead["enabled"] is True
+    assert dead["active_state"] is None and dead["invocation_id"] is None
+
+
+# -- the Systemd class with a recorded systemctl -----------------------------------------------------
+class FakeModule:
+    def __init__(self, answers=None, check_mode=False):
+        self.calls = []
+        self.answers = answers or {}
+        self.check_mode = check_mode
+        self._diff = False
+        self.warnings = []
+        self.bins = {"systemctl": "/bin/systemctl", "journalctl": "/bin/journalctl",
+                     "systemd-analyze": REAL_ANALYZE}
+
+    def get_bin_path(self, name, required=False):
+        return self.bins.get(name)
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def run_command(self, args, **kwargs):
+        self.calls.append(list(args))
+        if os.path.basename(args[0]) == "systemd-analyze":
+            import subprocess
+            env = dict(os.environ, **kwargs.get("environ_update", {}))
+            proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+            return proc.returncode, proc.stdout, proc.stderr
+        verb = args[1]
+        answer = self.answers.get(verb, (0, "", ""))
+        return answer(args) if callable(answer) else answer
+
+
+def test_show_asks_once_and_maps_units():
+    module = FakeModule({"show": (0, "Id=a\nActiveState=active\n\nId=b\nActiveState=failed\n", "")})
+    shown = systemd.Systemd(module).show(["a.service", "b.service"], ("Id", "ActiveState"))
+    assert shown == {"a.service": {"Id": "a", "ActiveState": "active"},
+                     "b.service": {"Id": "b", "ActiveState": "failed"}}
+    assert module.calls == [["/bin/systemctl", "show", "--no-pager", "-p", "Id,ActiveState", "--", "a.service",
+                             "b.service"]]
+    assert systemd.Systemd(module).show([]) == {}
+
+
+def test_failed_call_carries_systemds_words():
+    module = FakeModule({"start": (5, "", "Job for w@1.service failed.\n")})
+    with pytest.raises(systemd.SystemdError, match=r"systemctl start -- w@1.service failed \(rc=5\): Job for"):
+        systemd.Systemd(module).start(["w@1.service"])
+
+
+def test_actions_put_units_after_double_dash_and_skip_empty_lists():
+    module = FakeModule()
+    sd = systemd.Systemd(module)
+    for verb in ("stop", "restart", "enable", "disable", "reset_failed"):
+        getattr(sd, verb)([])
+    assert module.calls == []
+    sd.start(["w@1.service"], no_block=True)
+    sd.stop(["w@1.service"])
+    sd.reset_failed(["w@1.service"])
+    sd.daemon_reload()
+    assert [c[1:] for c in module.calls] == [["start", "--no-block", "--", "w@1.service"], ["stop", "--", "w@1.service"],
+                                             ["reset-failed", "--", "w@1.service"], ["daemon-reload"]]
+
+
+def test_loaded_instances_parses_marks_and_ignores_others():
+    listing = ("w@1.service loaded active running x\n"
+               "\u25cf w@10.service loaded failed failed x\n"
+               "w2@3.service loaded active running x\n"
+               "w@.service loaded x\n\n")
+    module = FakeModule({"list-units": (0, listing, "")})
+    assert systemd.Systemd(module).loaded_instances("w") == {"1", "10"}
+    assert module.calls[0][-2:] == ["--", "w@*.service"]
+
+
+def test_enabled_instances_from_links(tmp_path, monkeypatch):
+    monkeypatch.setattr(systemd, "SYSTEM_UNIT_DIR", str(tmp_path))
+    for wants in ("multi-user.target.wants", "default.target.requires"):
+        (tmp_path / wants).mkdir()
+    os.symlink("/x/w@.service", tmp_path / "multi-user.target.wants" / "w@2.service")
+    os.symlink("/x/w@.service", tmp_path / "default.target.requires" / "w@eu.service")
+    os.symlink("/x/w2@.service", tmp_path / "multi-user.target.wants" / "w2@9.service")
+    sd = systemd.Systemd(FakeModule({"list-units": (0, "w@1.service loaded active running x\n", "")}))
+    assert sd.enabled_instances("w") == {"2", "eu"}
+    assert sd.known_instances("w") == {"1", "2", "eu"}
+
+
+def test_journal_tail_arguments():
+    module = FakeModule({"--sync": (0, "", ""), "--no-pager": (0, "one\ntwo\n", "")})
+    sd = systemd.Systemd(module)
+    assert sd.journal_tail("w@1.service", lines=5) == ["one", "two"]
+    assert module.calls[0] == ["/bin/journalctl", "--sync"]
+    assert module.calls[1][-2:] == ["-u", "w@1.service"] and "5" in module.calls[1]
+    sd.journal_tail("j.service", invocation="a" * 32, sync=False)
+    assert module.calls[-1][-1] == "_SYSTEMD_INVOCATION_ID=" + "a" * 32
+    sd.journal_tail("j.service", since=12.5, sync=False)
+    assert module.calls[-1][-2:] == ["_SYSTEMD_UNIT=j.service", "--since=@12.500000"]
+    module.bins["journalctl"] = None
+    assert sd.journal_tail("j.service") == []
+
+
+def test_run_argv_takes_every_argument_literally():
+    argv = systemd.run_argv("/usr/bin/systemd-run", "job.service", ["/bin/echo", "$HOME", "${X}", "a b", "$$"],
+                            properties=[("RuntimeMaxSec", "5s")])
+    assert argv == ["/usr/bin/systemd-run", "--quiet", "--no-ask-password", "--unit=job.service",
+                    "--service-type=exec", "-p", "RuntimeMaxSec=5s", "--", "/bin/echo", "$$HOME", "$${X}", "a b",
+                    "$$$$"]
+
+
+# -- UnitWriter ------------------------------------------------------------------------------------
+UNIT = "[Unit]\nDescription=probe %i\n\n[Service]\nExecStart=/bin/sleep infinity\n"
+
+
+
+
+@pytest.fixture
+def unit_dir(tmp_path, monkeypatch):
+    d = tmp_path / "units"
+    d.mkdir()
+    monkeypatch.setattr(systemd, "SYSTEM_UNIT_DIR", str(d))
+    return d
+
+
+def test_writer_without_analyze_warns_writes_and_reloads_once(unit_dir):
+    module = FakeModule()
+    module.bins["systemd-analyze"] = None
+    writer = systemd.UnitWriter(module)
+    res = writer.write(str(unit_dir / "p@.service"), "p@.service", UNIT)
+    writer.write(str(unit_dir / "q.service"), "q.service", UNIT.replace(" %i", ""))
+    assert res.changed and writer.unverified and "without verification" in module.warnings[0]
+    assert stat.S_IMODE(os.lstat(unit_dir / "p@.service").st_mode) == 0o644
+    assert writer.reload() is True
+    assert [c[1:] for c in module.calls] == [["daemon-reload"]]
+    again = systemd.UnitWriter(module)
+    assert again.write(str(unit_dir / "p@.service"), "p@.service", UNIT).changed is False
+    assert again.reload() is False
+
+
+def test_writer_never_reloads_in_check_mode(unit_dir):
+    module = FakeModule(check_mode=True)
+    module.bins["systemd-analyze"] = None
+    writer = systemd.UnitWriter(module)
+    assert writer.write(str(unit_dir / "p@.service"), "p@.service", UNIT).changed
+    assert writer.reload() is False and module.calls == [] and list(unit_dir.iterdir()) == []
+
+
+@pytest.mark.skipif(REAL_ANALYZE is None, reason="systemd-analyze not installed")
+def test_writer_verifies_with_the_real_tool_and_refusal_leaves_nothing(unit_dir, snapshot_tree):
+    module = FakeModule()
+    writer = systemd.UnitWriter(module)
+    res = writer.write(str(unit_dir / "probe@.service"), "probe@.service", UNIT)
+    assert res.changed and writer.verified == ["probe@.service"]
+    before = snapshot_tree(unit_dir)
+    bad = UNIT + "LimitNOFILE=lots\n"
+    with pytest.raises(Exception) as err:
+        systemd.UnitWriter(module).write(str(unit_dir / "probe@.service"), "probe@.service", bad,
+                                         blame=lambda d: "settings." + d)
+    assert "settings.LimitNOFILE" in str(err.value) and "systemd-analyze verify refused" in str(err.value)
+    assert snapshot_tree(unit_dir) == before
+
+
+@pytest.mark.skipif(REAL_ANALYZE is None, reason="systemd-analyze not installed")
+def test_writer_missing_executable_is_a_warning_only_in_check_mode(unit_dir, snapshot_tree):
+    text = UNIT.replace("/bin/sleep infinity", "/usr/local/bin/not-installed-yet")
+    module = FakeModule(check_mode=True)
+    res = systemd.UnitWriter(module).write(str(unit_dir / "probe@.service"), "probe@.service", text,
+                                           executables={"/usr/local/bin/not-installed-yet"})
+    assert res.changed and any("does not exist yet" in w for w in module.warnings)
+    before = snapshot_tree(unit_dir)
+    with pytest.raises(Exception, match="exec_start"):
+        systemd.UnitWriter(FakeModule()).write(str(unit_dir / "probe@.service"), "probe@.service", text,
+                                               executables={"/usr/local/bin/not-installed-yet"})
+    assert snapshot_tree(unit_dir) == before
+
+
+def test_writer_remove(unit_dir):
+    (unit_dir / "p.service").write_text(UNIT)
+    module = FakeModule()
+    writer = systemd.UnitWriter(module)
+    assert writer.remove(str(unit_dir / "p.service")).changed and writer.reload()
+    assert not (unit_dir / "p.service").exists()
+
+
+def test_blame_names_the_option_of_a_line():
+    text = "[Service]\nExecStart=/x\nLimitNOFILE=lots\n"
+    lines = ["p.service:3: Failed to parse resource value, ignoring: lots"]
+    assert systemd._blame(text, lines, [], lambda d: f"settings.{d}") == "settings.LimitNOFILE"
+    assert systemd._blame(text, ["x"], ["/x"], None) == "exec_start"
+    assert systemd._blame(text, ["p.service:99: out of range"], [], None) == "unit"
