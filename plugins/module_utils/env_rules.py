@@ -134,12 +134,12 @@ def parse_file(content):
     backslash-newline continues a line.
     """
     result = {}
-    key, value, state = [], None, "pre_key"
+    key, value, state = [], [], "pre_key"
     key_ws = value_ws = None
 
     def push():
         name = "".join(key[:key_ws] if key_ws is not None else key)
-        val = "" if value is None else "".join(value[:value_ws] if (state == "value" and value_ws is not None) else value)
+        val = "".join(value[:value_ws] if (state == "value" and value_ws is not None) else value)
         result[name] = val
 
     for ch in content:
@@ -147,7 +147,7 @@ def parse_file(content):
             if ch in "#;":
                 state = "comment"
             elif ch not in " \t\n\r":
-                state, key, key_ws, value, value_ws = "key", [ch], None, None, None
+                state, key, key_ws, value, value_ws = "key", [ch], None, [], None
         elif state == "key":
             if ch in "\n\r":
                 state = "pre_key"
@@ -171,7 +171,7 @@ def parse_file(content):
                 state = "value_escape"
             elif ch not in " \t":
                 state = "value"
-                value = (value or []) + [ch]
+                value.append(ch)
         elif state == "value":
             if ch in "\n\r":
                 push()
@@ -182,30 +182,30 @@ def parse_file(content):
                 if ch not in " \t":
                     value_ws = None
                 elif value_ws is None:
-                    value_ws = len(value or [])
-                value = (value or []) + [ch]
+                    value_ws = len(value)
+                value.append(ch)
         elif state == "value_escape":
             state = "value"
             if ch not in "\n\r":
-                value = (value or []) + [ch]
+                value.append(ch)
         elif state == "single":
             if ch == "'":
                 state = "pre_value"
             else:
-                value = (value or []) + [ch]
+                value.append(ch)
         elif state == "double":
             if ch == '"':
                 state = "pre_value"
             elif ch == "\\":
                 state = "double_escape"
             else:
-                value = (value or []) + [ch]
+                value.append(ch)
         elif state == "double_escape":
             state = "double"
             if ch in _DQ_ESCAPE:
-                value = (value or []) + [ch]
+                value.append(ch)
             elif ch != "\n":
-                value = (value or []) + ["\\", ch]
+                value += ["\\", ch]
         elif state == "comment":
             if ch == "\\":
                 state = "comment_escape"

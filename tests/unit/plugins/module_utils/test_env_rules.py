@@ -221,3 +221,14 @@ def test_every_accepted_value_is_one_line_for_every_reader(value):
 
 def _fragments(value, size):
     return {value[i:i + size] for i in range(max(0, len(value) - size + 1))}
+
+
+def test_reading_a_file_of_the_largest_size_is_linear():
+    """parse_file once copied the value list for every character: a 128 KiB value took a minute."""
+    import time
+
+    env = {f"K{i}": "y" * 100000 for i in range(10)}
+    text = env_rules.render_file(HEADER, env)
+    start = time.monotonic()
+    assert env_rules.parse_file(text) == env
+    assert time.monotonic() - start < 5

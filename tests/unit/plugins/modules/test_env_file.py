@@ -1,4 +1,6 @@
-"""env_file: quoting that systemd reads back exactly, secrecy of values, and refusals that write nothing."""
+"""env_file: the module end to end on a temp tree: secrecy of values, diffs, check mode, and the
+bad-input catalogue (every refusal leaves the tree exactly as it was). Quoting and parsing rules are
+tested in module_utils/test_env_rules.py; the round trip through a running service in Molecule."""
 
 from __future__ import annotations
 
@@ -9,73 +11,21 @@ import pwd
 import stat
 
 import pytest
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, secret_files
 from ansible_collections.supervised.background.plugins.modules import env_file
-from ansible_collections.supervised.background.plugins.modules.env_file import parse, quote_value, render
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 SECRET = "s3cr3t-'$HOME'-\"x\""
 
-# value -> exact text written after KEY= (derived by hand from systemd's env-file rules).
-TRICKY = [
-    ("", "''"),
-    ("plain", "'plain'"),
-    ("with space", "'with space'"),
-    ("  leading", "'  leading'"),
-    ("trailing  ", "'trailing  '"),
-    ("$HOME ${X} `id`", "'$HOME ${X} `id`'"),
-    ("back\\slash\\", "'back\\slash\\'"),
-    ('say "hi"', "'say \"hi\"'"),
-    ("#not-a-comment", "'#not-a-comment'"),
-    ("a=b=c", "'a=b=c'"),
-    (";semi", "';semi'"),
-    ("%i %% 100%", "'%i %% 100%'"),
-    ("ünïcødé ✓ 日本", "'ünïcødé ✓ 日本'"),
-    ("it's", '"it\'s"'),
-    ("'", '"\'"'),
-    ("it's $HOME", '"it\'s \\$HOME"'),
-    ("it's `id`", '"it\'s \\`id\\`"'),
-    ("it's \"q\"", '"it\'s \\"q\\""'),
-    ("it's a\\b\\", '"it\'s a\\\\b\\\\"'),
-    ("it's  ", '"it\'s  "'),
-    ("it's \\n", '"it\'s \\\\n"'),
-]
 
 
-@pytest.mark.parametrize("value,written", TRICKY)
-def test_quoting_is_exact_and_reads_back(value, written):
-    assert quote_value(value) == written
-    text = render({"K": value, "OTHER": "x"})
-    assert f"K={written}\n" in text
-    assert parse(text) == {"K": value, "OTHER": "x"}
+def parse(text):
+    return env_rules.parse_file(text)
 
 
-def test_parser_matches_systemd_rules():
-    # Cases taken from the behaviour of systemd's env-file state machine.
-    text = (
-        "# comment\n; also a comment\n"
-        "a=a\n  b  =  b  \n"
-        "c='  c  '\n"
-        "d=\"d \\$ \\x \\\\\"\n"
-        "e=x\\\ny\n"
-        "f=\n"
-        "g='one'two\" three\"\n"
-        "h=not # a comment\n"
-    )
-    assert parse(text) == {
-        "a": "a", "b": "b", "c": "  c  ", "d": "d $ \\x \\", "e": "xy", "f": "",
-        "g": 'onetwo" three"', "h": "not # a comment",
-    }
-
-
-def test_all_tricky_values_in_one_file_round_trip():
-    env = {f"K{i}": value for i, (value, _w) in enumerate(TRICKY)}
-    assert parse(render(env)) == env
-
-
-def test_keys_sorted_and_header():
-    text = render({"B": "2", "A": "1", "_C": "3"})
-    assert text.splitlines() == [env_file.HEADER.strip(), "A='1'", "B='2'", "_C='3'"]
+def render(env):
+    return env_rules.render_file(secret_files.ENV_HEADER, env)
 
 
 def _args(path, **kw):
@@ -97,7 +47,8 @@ def test_write_mode_idempotent_and_redacted(run_module, tmp_path):
     assert res["changed"] is True, res
     assert stat.S_IMODE(os.lstat(target).st_mode) == 0o600
     assert parse(target.read_text()) == {"DB_PASSWORD": SECRET, "PORT": "5432", "DEBUG": "false"}
-    assert res["changed_keys"] == {"added": ["DB_PASSWORD", "DEBUG", "PORT"], "removed": [], "changed": []}
+    assert res["changed_variables"] == {"added": ["DB_PASSWORD", "DEBUG", "PORT"], "removed": [], "changed": []}
+    assert res["variables"] == ["DB_PASSWORD", "DEBUG", "PORT"] and res["path"] == str(target)
     assert "DB_PASSWORD=<redacted, added>" in res["diff"]["after"]
     _no_secret(res, SECRET, "5432")
     again = run_module(env_file.main, _args(target, env=env), diff=True)
@@ -109,7 +60,7 @@ def test_change_and_remove_keys_redacted(run_module, tmp_path):
     run_module(env_file.main, _args(target, env={"A": "old-secret", "B": "keep", "C": "gone-secret"}))
     res = run_module(env_file.main, _args(target, env={"A": "new-secret", "B": "keep"}), diff=True)
     assert res["changed"] is True
-    assert res["changed_keys"] == {"added": [], "removed": ["C"], "changed": ["A"]}
+    assert res["changed_variables"] == {"added": [], "removed": ["C"], "changed": ["A"]}
     assert res["diff"]["before"] == "A=<redacted>\nB=<redacted>\nC=<redacted>\n"
     assert res["diff"]["after"] == "A=<redacted, changed>\nB=<redacted>\n"
     _no_secret(res, "old-secret", "new-secret", "gone-secret", "keep")
@@ -138,7 +89,7 @@ def test_absent(run_module, tmp_path):
     run_module(env_file.main, _args(target, env={"A": SECRET}))
     res = run_module(env_file.main, _args(target, state="absent"), diff=True)
     assert res["changed"] is True and not target.exists()
-    assert res["changed_keys"]["removed"] == ["A"]
+    assert res["changed_variables"]["removed"] == ["A"]
     _no_secret(res, SECRET)
     assert run_module(env_file.main, _args(target, state="absent"))["changed"] is False
 
@@ -183,6 +134,26 @@ BAD = [
     ("lone surrogate in value", {"env": {"SECRET_KEY": SECRET + "\udc80"}}, "SECRET_KEY"),
     ("mode as unquoted decimal 600", {"mode": 600}, "mode"),
     ("mode as bool", {"mode": True}, "mode"),
+    # The trailing-newline class: keys and names are matched whole.
+    ("key with trailing newline", {"env": {"LEAK\n": SECRET}}, "LEAK\\u000a"),
+    ("owner with trailing newline", {"owner": "root\n"}, "owner"),
+    ("group with trailing newline", {"group": "root\n"}, "group"),
+    ("path with trailing newline", {"path": "{d}/app.env\n"}, "path"),
+    # Everything some reader splits a line at, or systemd refuses and logs.
+    ("U+2028 in value", {"env": {"SECRET_KEY": SECRET + "\u2028INJECTED=1"}}, "SECRET_KEY"),
+    ("U+2029 in value", {"env": {"SECRET_KEY": SECRET + "\u2029"}}, "SECRET_KEY"),
+    ("NEL in value", {"env": {"SECRET_KEY": SECRET + "\x85"}}, "SECRET_KEY"),
+    ("C1 CSI in value", {"env": {"SECRET_KEY": SECRET + "\x9b"}}, "SECRET_KEY"),
+    ("vertical tab in value", {"env": {"SECRET_KEY": SECRET + "\x0b"}}, "SECRET_KEY"),
+    ("DEL in value", {"env": {"SECRET_KEY": SECRET + "\x7f"}}, "SECRET_KEY"),
+    ("noncharacter U+FDD0", {"env": {"SECRET_KEY": SECRET + "\ufdd0"}}, "SECRET_KEY"),
+    ("noncharacter U+FFFE", {"env": {"SECRET_KEY": SECRET + "\ufffe"}}, "SECRET_KEY"),
+    ("noncharacter U+10FFFF", {"env": {"SECRET_KEY": SECRET + "\U0010ffff"}}, "SECRET_KEY"),
+    ("a good key before a bad value", {"env": {"A_OK": "fine", "B_BAD": SECRET + "\n"}}, "B_BAD"),
+    ("dict value", {"env": {"SECRET_KEY": {"nested": SECRET}}}, "SECRET_KEY"),
+    ("env not a mapping", {"env": [SECRET]}, "env"),
+    ("lock_timeout not a time", {"lock_timeout": "soon"}, "lock_timeout"),
+    ("state unknown", {"state": "gone"}, "state"),
 ]
 
 
@@ -198,7 +169,7 @@ def test_bad_input_refused_and_nothing_written(run_module, tmp_path, snapshot_tr
     assert res.get("failed") is True, (label, res)
     assert field in res["msg"], (label, res["msg"])
     assert snapshot_tree(tmp_path) == before
-    _no_secret(res, SECRET)
+    _no_secret(res, SECRET, SECRET[:8], SECRET[-8:])
 
 
 def test_symlink_at_target_refused(run_module, tmp_path, snapshot_tree):
@@ -213,15 +184,16 @@ def test_symlink_at_target_refused(run_module, tmp_path, snapshot_tree):
         _no_secret(res, SECRET)
 
 
-@pytest.mark.parametrize("mode", [0o775, 0o777, 0o757])
+@pytest.mark.parametrize("mode", [0o775, 0o777, 0o757, 0o1777])
 def test_loose_parent_refused(run_module, tmp_path, snapshot_tree, mode):
     parent = tmp_path / "loose"
     parent.mkdir()
     os.chmod(parent, mode)
     before = snapshot_tree(tmp_path)
     res = run_module(env_file.main, _args(parent / "app.env", env={"A": SECRET}))
-    assert res.get("failed") is True and "path" in res["msg"] and "writable" in res["msg"]
+    assert res.get("failed") is True and res["msg"].startswith("path:") and "writable by no one else" in res["msg"]
     assert snapshot_tree(tmp_path) == before
+    _no_secret(res, SECRET)
 
 
 def test_missing_parent_refused(run_module, tmp_path, snapshot_tree):
@@ -249,7 +221,7 @@ def test_no_log_values_hold_every_value(monkeypatch, run_module, tmp_path):
 def test_missing_parent_in_check_mode_is_a_planned_change(run_module, tmp_path, snapshot_tree):
     before = snapshot_tree(tmp_path)
     res = run_module(env_file.main, _args(tmp_path / "later" / "app.env", env={"A": SECRET}), check_mode=True, diff=True)
-    assert res["changed"] is True and res["changed_keys"]["added"] == ["A"]
+    assert res["changed"] is True and res["changed_variables"]["added"] == ["A"]
     assert res["diff"]["after"] == "A=<redacted, added>\n"
     assert snapshot_tree(tmp_path) == before
     _no_secret(res, SECRET)
@@ -303,9 +275,78 @@ def test_parent_reached_through_symlink_in_foreign_dir_refused(run_module, tmp_p
     assert snapshot_tree(tmp_path) == before
 
 
-def test_parent_reached_through_trusted_symlink_is_fine(run_module, tmp_path):
+def test_ancestor_reached_through_trusted_symlink_is_fine(run_module, tmp_path):
+    safe = tmp_path / "safe"
+    (safe / "etc").mkdir(parents=True, mode=0o700)
+    (tmp_path / "link").symlink_to(safe)
+    res = run_module(env_file.main, _args(tmp_path / "link" / "etc" / "app.env", env={"A": SECRET}))
+    assert res["changed"] is True and (safe / "etc" / "app.env").is_file()
+
+
+def test_directory_that_is_itself_a_symlink_is_refused(run_module, tmp_path, snapshot_tree):
+    # The trust policy wants a secret's directory named by its real path.
     safe = tmp_path / "safe"
     safe.mkdir(mode=0o700)
     (tmp_path / "link").symlink_to(safe)
+    before = snapshot_tree(tmp_path)
     res = run_module(env_file.main, _args(tmp_path / "link" / "app.env", env={"A": SECRET}))
-    assert res["changed"] is True and (safe / "app.env").is_file()
+    assert res.get("failed") is True and "is a symlink" in res["msg"] and res["msg"].startswith("path:"), res
+    assert snapshot_tree(tmp_path) == before
+
+
+def test_hand_edited_previous_file_leaks_nothing(run_module, tmp_path):
+    """Secrets in comments, under unknown or invalid keys, and values of keys that go away."""
+    target = tmp_path / "app.env"
+    target.write_text("# old token: hand-secret-1\n; hand-secret-2\nexport TOKEN=hand-secret-3\n"
+                      "hand-secret-4\nGONE='hand-secret-5'\nA=\"hand-secret-6\"\n")
+    os.chmod(target, 0o600)
+    res = run_module(env_file.main, _args(target, env={"A": SECRET}), diff=True)
+    assert res["changed"] is True
+    assert res["changed_variables"] == {"added": [], "removed": ["GONE"], "changed": ["A"]}
+    assert res["diff"]["before"] == "A=<redacted>\nGONE=<redacted>\n<redacted> (1 more lines)\n"
+    for n in range(1, 7):
+        _no_secret(res, f"hand-secret-{n}", f"secret-{n}")
+    _no_secret(res, SECRET)
+
+
+def test_check_mode_diff_of_a_change(run_module, tmp_path, snapshot_tree):
+    target = tmp_path / "app.env"
+    run_module(env_file.main, _args(target, env={"A": "old-secret", "B": "b"}))
+    before = snapshot_tree(tmp_path)
+    res = run_module(env_file.main, _args(target, env={"A": "new-secret", "C": "c"}), check_mode=True, diff=True)
+    assert res["changed"] is True and snapshot_tree(tmp_path) == before
+    assert res["diff"]["after"] == "A=<redacted, changed>\nC=<redacted, added>\n"
+    assert res["changed_variables"] == {"added": ["C"], "removed": ["B"], "changed": ["A"]}
+    _no_secret(res, "old-secret", "new-secret")
+
+
+def test_held_lock_times_out_and_writes_nothing(run_module, tmp_path, snapshot_tree):
+    import subprocess
+    import sys
+
+    from ansible_collections.supervised.background.plugins.module_utils import locking
+
+    target = tmp_path / "app.env"
+    locking._ensure_dir(locking.LOCK_DIR)
+    lock = os.path.join(locking.LOCK_DIR, locking._file_name("file", str(target)))
+    code = ("import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT, 0o600); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        before = snapshot_tree(tmp_path)
+        res = run_module(env_file.main, _args(target, env={"A": SECRET}, lock_timeout="0.2s"))
+        assert res.get("failed") is True and res.get("lock_timeout") is True
+        assert res["msg"].startswith(f"lock_timeout: file {target} is being changed by")
+        assert snapshot_tree(tmp_path) == before
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_result_keys(run_module, tmp_path):
+    res = run_module(env_file.main, _args(tmp_path / "a.env", env={"B": "1", "A": "2"}))
+    assert set(res) == {"changed", "path", "variables", "changed_variables"}
+    assert res["variables"] == ["A", "B"]
+    absent = run_module(env_file.main, _args(tmp_path / "a.env", state="absent"))
+    assert absent["variables"] == [] and absent["changed_variables"]["removed"] == ["A", "B"]
