@@ -157,7 +157,12 @@ def trusted_input(field, path, module, private=False):
     validate.absolute_path(field, path)
     if not os.path.lexists(path):
         module.warn(f"{field}: '{path}' does not exist yet; openfortivpn will fail until it does")
-        trust.check(field, os.path.dirname(path), trust.ROOT_DIR)
+        # Whoever may create it there could hand root their own file: the nearest directory that
+        # exists (such as /etc when /etc/openfortivpn is still to be made) must be root's.
+        directory = os.path.dirname(path)
+        while not os.path.lexists(directory):
+            directory = os.path.dirname(directory)
+        trust.check(field, directory, trust.ROOT_DIR)
         return path
     st = trust.check(field, path, trust.ROOT_READ)
     if private and st.st_mode & 0o004:
@@ -315,6 +320,10 @@ def write_config(module, path, content):
         return res.changed, res.diff
     dir_changed = False
     if dedicated(directory):
+        if os.path.lexists(directory):
+            # Tighten a root-owned directory (Debian ships it 0755); never take over one that
+            # someone else owns or can write to (they may have left anything in it).
+            trust.check("path", directory, trust.SECRET_DIR)
         dir_changed = safe_file.ensure_directory(module, directory, "root", "root", 0o700, purpose=trust.SECRET_DIR)
     elif os.path.lexists(directory):
         trust.check("path", directory, trust.SECRET_DIR)

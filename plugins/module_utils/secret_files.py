@@ -55,6 +55,8 @@ def ensure_secret_directory(module, directory):
         if module.check_mode:
             return True
     if not missing:
+        # Tighten our own directory; never take over one someone else owns or can write to.
+        trust.check("path", directory, trust.SECRET_DIR)
         changed = safe_file.ensure_directory(module, directory, "root", "root", 0o700, purpose=trust.SECRET_DIR)
     return changed
 

@@ -129,6 +129,19 @@ def test_ensure_secret_directory(tmp_path):
     assert stat.S_IMODE(os.lstat(deep).st_mode) == 0o700
 
 
+@pytest.mark.parametrize("uid,mode", [(65534, 0o700), (0, 0o777), (0, 0o1777)])
+def test_ensure_secret_directory_never_takes_over_a_foreign_directory(tmp_path, uid, mode, snapshot_tree):
+    foreign = tmp_path / "creds"
+    foreign.mkdir()
+    (foreign / "planted").write_text("x")
+    os.chown(foreign, uid, uid)
+    os.chmod(foreign, mode)
+    before = snapshot_tree(tmp_path)
+    with pytest.raises(InputError, match="is not trusted as a secret's directory"):
+        secret_files.ensure_secret_directory(FakeModule(), str(foreign))
+    assert snapshot_tree(tmp_path) == before
+
+
 # -- credentials ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["db_password", "A", "x.y-z", "_1", "9" * 64])
 def test_credential_id_ok(value):
