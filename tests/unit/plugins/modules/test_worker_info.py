@@ -8,12 +8,10 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.supervised.background.plugins.module_utils import systemd as systemd_util
+from ansible_collections.supervised.background.plugins.module_utils.systemd import instance_view as unit_facts
+from ansible_collections.supervised.background.plugins.module_utils.validate import natural_key
 from ansible_collections.supervised.background.plugins.modules import worker_info
-from ansible_collections.supervised.background.plugins.modules.worker_info import (
-    natural_key,
-    summarise,
-    unit_facts,
-)
+from ansible_collections.supervised.background.plugins.modules.worker_info import summarise
 
 RUNNING = {
     "Id": "qw@1.service", "LoadState": "loaded", "ActiveState": "active", "SubState": "running",
@@ -109,6 +107,11 @@ def test_named_units(run_module, fake):
     ({"units": ["qw@.service"]}, "units[0]"),
     ({"units": ["qw@1.service", "qw@1"]}, "units[1]"),
     ({"units": ["a\nb.service"]}, "units[0]"),
+    ({"units": ["qw@1.service\n"]}, "units[0]"),
+    ({"name": "qw\n"}, "name"),
+    ({"units": ["qw:1.service"]}, "units[0]"),
+    ({"units": ["qw@1.timer"]}, "units[0]"),
+    ({"name": ""}, "name"),
 ])
 def test_bad_input(run_module, fake, args, field):
     result = run_module(worker_info.main, args)
@@ -119,3 +122,21 @@ def test_bad_input(run_module, fake, args, field):
 def test_name_or_units_required(run_module, fake):
     assert run_module(worker_info.main, {})["failed"]
     assert run_module(worker_info.main, {"name": "qw", "units": ["qw@1.service"]})["failed"]
+
+
+def test_systemctl_failure_is_reported(run_module, fake, monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                        lambda self, args, **kw: (1, "", "Failed to connect to bus: No such file or directory"))
+    result = run_module(worker_info.main, {"units": ["qw@1.service"]})
+    assert result["failed"] and "Failed to connect to bus" in result["msg"]
+
+
+def test_no_instances_is_an_empty_report(run_module, fake, monkeypatch, tmp_path):
+    fake.listed = []
+    monkeypatch.setattr(systemd_util, "SYSTEM_UNIT_DIR", str(tmp_path / "none"))
+    result = run_module(worker_info.main, {"name": "qw"})
+    assert result == {"changed": False, "units": [], "summary": {"total": 0}}
+
+
+def test_summary_counts_unknown_state():
+    assert summarise([{"active_state": None}, {"active_state": "active"}]) == {"total": 2, "unknown": 1, "active": 1}

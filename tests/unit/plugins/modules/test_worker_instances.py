@@ -1,4 +1,5 @@
-"""worker_instances: the reconciliation plan (pure), the order of actions, and refusals that run nothing.
+"""worker_instances: the module around instances.Reconciler: check mode, action order, failure
+reports, and refusals that run nothing. The plan itself is tested in module_utils/test_instances.py.
 
 Real systemd behaviour (start, prune, rolling restart, settle failures) is proven by the Molecule
 scenario; here systemd's answers are given as data.
@@ -10,13 +11,13 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible_collections.supervised.background.plugins.module_utils.systemd import INSTANCE_PROPERTIES
-from ansible_collections.supervised.background.plugins.modules import worker_instances
-from ansible_collections.supervised.background.plugins.modules.worker_instances import (
+from ansible_collections.supervised.background.plugins.module_utils.instances import (
     make_plan,
-    natural_key,
     state_lines,
     wanted_instances,
 )
+from ansible_collections.supervised.background.plugins.module_utils.validate import natural_key
+from ansible_collections.supervised.background.plugins.modules import worker_instances
 
 
 def props(active="inactive", enabled="disabled", pid="0", restarts="0"):
@@ -94,10 +95,12 @@ class FakeSystemd:
     def enabled_instances(self, name):
         return {u.split("@")[1][:-8] for u, s in self.state.items() if s.get("UnitFileState") == "enabled"}
 
-    def known_instances(self, name):
+    def loaded_instances(self, name):
         return {u.split("@")[1][:-8] for u in self.state}
 
-    def journal_tail(self, unit, lines=10, invocation=None):
+    known_instances = loaded_instances
+
+    def journal_tail(self, unit, lines=10, invocation=None, **kw):
         return [f"{unit}: log line"]
 
     def _act(self, verb, units, active=None, enabled=None):
@@ -187,7 +190,7 @@ def test_missing_template_is_a_clear_error(run_module, fake, monkeypatch):
 
 def test_missing_template_in_check_mode_plans_a_start(run_module, fake, monkeypatch):
     monkeypatch.setattr(FakeSystemd, "show", lambda self, units, properties=None: {u: {"LoadState": "not-found"} for u in units})
-    monkeypatch.setattr(FakeSystemd, "known_instances", lambda self, name: set())
+    monkeypatch.setattr(FakeSystemd, "loaded_instances", lambda self, name: set())
     monkeypatch.setattr(FakeSystemd, "enabled_instances", lambda self, name: set())
     res = run_module(worker_instances.main, {"name": "w", "count": 2}, check_mode=True)
     assert res["changed"] is True and res["started"] == ["w@1.service", "w@2.service"]
@@ -222,6 +225,12 @@ BAD = [
     ("settle_sec over an hour", {"count": 1, "settle_sec": "2h"}, "settle_sec"),
     ("settle_sec infinity", {"count": 1, "settle_sec": "infinity"}, "settle_sec"),
     ("settle_sec boolean", {"count": 1, "settle_sec": True}, "settle_sec"),
+    ("name with trailing newline", {"name": "w\n", "count": 1}, "name"),
+    ("name with colon", {"name": "w:x", "count": 1}, "name"),
+    ("name with suffix", {"name": "w.service", "count": 1}, "name"),
+    ("instance with trailing newline", {"instances": ["eu\n"]}, "instances"),
+    ("instance with U+2028", {"instances": ["eu\u2028"]}, "instances"),
+    ("lock_timeout not a time", {"count": 1, "lock_timeout": "later"}, "lock_timeout"),
 ]
 
 
@@ -238,7 +247,7 @@ def test_bad_input_refused_and_nothing_run(run_module, monkeypatch, label, overr
 
 
 def test_count_at_the_cap_is_accepted():
-    assert len(worker_instances.wanted_instances(1000, None)) == 1000
+    assert len(wanted_instances(1000, None)) == 1000
 
 
 def test_stopped_but_enabled_warns(run_module, fake):
@@ -253,6 +262,28 @@ def test_failure_report_holds_no_environment(run_module, fake, monkeypatch):
     monkeypatch.setattr(FakeSystemd, "start", lambda self, units, no_block=False: self._act("start", units))
     res = run_module(worker_instances.main, {"name": "w", "count": 1})
     assert res["failed"] is True
-    assert set(res["failing"]["w@1.service"]) == {"unit", "active_state", "sub_state", "result", "main_pid",
-                                                  "n_restarts", "enabled", "journal"}
+    assert set(res["failing"]["w@1.service"]) == {
+        "unit", "instance", "load_state", "active_state", "sub_state", "result", "main_pid", "n_restarts",
+        "exec_main_status", "enabled", "unit_file_state", "active_since", "memory_bytes", "tasks", "invocation_id",
+        "journal"}
     assert not [p for p in INSTANCE_PROPERTIES if "Environment" in p]
+
+
+def test_systemctl_failure_midway_reports_what_was_done(run_module, fake, monkeypatch):
+    from ansible_collections.supervised.background.plugins.module_utils.systemd import SystemdError
+
+    def enable(self, units):
+        raise SystemdError("systemctl enable -- w@2.service failed (rc=1): Access denied")
+
+    monkeypatch.setattr(FakeSystemd, "enable", enable)
+    res = run_module(worker_instances.main, {"name": "w", "count": 2})
+    assert res["failed"] is True and "Access denied" in res["msg"]
+    assert res["pruned"] == ["w@3.service"] and res["changed"] is True
+
+
+def test_settle_window_waits_for_fresh_instances(run_module, fake):
+    import time
+
+    start = time.monotonic()
+    res = run_module(worker_instances.main, {"name": "w", "count": 2, "settle_sec": "300ms"})
+    assert res["changed"] is True and time.monotonic() - start >= 0.3
