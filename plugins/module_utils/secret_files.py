@@ -21,6 +21,8 @@ ENV_HEADER = "# Managed by supervised.background; do not edit\n"
 REDACTED = "<redacted>"
 REDACTED_CHANGED = "<redacted, changed>"
 REDACTED_ADDED = "<redacted, added>"
+# The collection's own tree: only a directory in it is ever tightened (see ensure_secret_directory).
+COLLECTION_DIR = "/etc/supervised-background"
 CREDENTIAL_DIR = "/etc/supervised-background/credentials"
 CREDENTIAL_ID_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
 MAX_CREDENTIAL_BYTES = 1 << 20
@@ -43,7 +45,9 @@ def directory_ready(module, path, present):
 
 def ensure_secret_directory(module, directory):
     """Create ``directory`` and its missing parents root:root 0700 (a secret's directory); an
-    existing directory is tightened to 0700 only when it is the leaf. Returns True on a change."""
+    existing directory is tightened to 0700 only when it is the leaf and lies in the collection's
+    own tree (``/etc/supervised-background``): a directory such as ``/etc`` that holds a given file
+    is never changed (it must pass the trust policy as it is). Returns True on a change."""
     missing = []
     current = directory
     while not os.path.lexists(current):
@@ -57,7 +61,9 @@ def ensure_secret_directory(module, directory):
     if not missing:
         # Tighten our own directory; never take over one someone else owns or can write to.
         trust.check("path", directory, trust.SECRET_DIR)
-        changed = safe_file.ensure_directory(module, directory, "root", "root", 0o700, purpose=trust.SECRET_DIR)
+        own = directory == COLLECTION_DIR or directory.startswith(COLLECTION_DIR + "/")
+        if own:
+            changed = safe_file.ensure_directory(module, directory, "root", "root", 0o700, purpose=trust.SECRET_DIR)
     return changed
 
 

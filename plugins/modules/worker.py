@@ -230,7 +230,10 @@ removed:
   elements: str
 """
 
+import grp
 import os
+import pwd
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.supervised.background.plugins.module_utils import (
@@ -241,9 +244,28 @@ from ansible_collections.supervised.background.plugins.module_utils import (
     safe_file,
     service_spec,
     systemd,
+    unit_file,
     validate,
 )
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
+
+# The working directory is made root:GROUP 0750 (and removed with remove_working_directory): never
+# a directory the system lives in, which that would close to everyone else (or delete). Refused: '/',
+# every top-level directory, anything in the trees the operating system owns (/usr, /boot, /proc...),
+# and the first level below shared ones (/var/lib, /etc/ssl, /home/alice...).
+SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev",
+                "/run")
+SHARED_TREES = ("/var", "/etc", "/home", "/root", "/tmp")
+
+
+def working_directory(path):
+    parts = path.strip("/").split("/")
+    top = "/" + parts[0]
+    if path == "/" or len(parts) < 2 or top in SYSTEM_TREES or (len(parts) == 2 and top in SHARED_TREES):
+        raise InputError(f"working_directory: '{path}' is a directory the system or other programs use; the worker "
+                         "module makes its working directory root:GROUP 0750 (and may remove it), so name one of its "
+                         "own, such as /opt/NAME or /srv/NAME")
+    return path
 
 
 def blame(settings):
@@ -263,12 +285,33 @@ class Worker:
         self.sd = systemd.Systemd(module)
         self.provision = None
         self.plan = None
+        # Whether this run has already changed the host: a failure after a change must not report
+        # changed=false. The Reconciler fails the module itself, hence the wrapper.
+        self.touched = False
+        fail_json = module.fail_json
+
+        def fail(msg, **kwargs):
+            kwargs["changed"] = bool(kwargs.get("changed")) or self.touched
+            fail_json(msg=msg, **kwargs)
+
+        module.fail_json = fail
+
+    def touch(self, *changes):
+        if any(changes) and not self.module.check_mode:
+            self.touched = True
 
     def check_input(self):
         p = self.params
         name = systemd.unit_prefix("name", p["name"])
         self.provision = provision.Provision(self.module, name, p)
         unit_params = self.provision.check(present=p["state"] != "absent")
+        working_directory(p["working_directory"])
+        for option in ("state_directory", "logs_directory", "cache_directory"):
+            # Validated for state=absent too: remove_user removes what lies there.
+            if p.get(option):
+                unit_file.relative_dir(option, p[option])
+        if p["state"] == "absent":
+            self.guard_removal()
         if p["description"] is None:
             unit_params["description"] = f"{name} instance %i"
         self.settle = validate.timespan("settle_sec", p["settle_sec"], maximum=instances.MAX_SETTLE)
@@ -277,6 +320,58 @@ class Worker:
         if p["state"] != "absent":
             self.plan = service_spec.render(name, unit_params)
         return name
+
+    def guard_removal(self):
+        """remove_user removes the worker's StateDirectory=/LogsDirectory= and remove_working_directory
+        its working directory: only what is demonstrably the worker's (owned by its user; the
+        working directory exactly as this module makes it, root:GROUP 0750). Anything else is left
+        in place with a warning."""
+        p = self.params
+        if p.get("remove_user"):
+            try:
+                uid = pwd.getpwnam(p["user"]).pw_uid
+            except KeyError:
+                uid = None
+            for option, base in provision.OWNER_DIRS:
+                sub = p.get(option)
+                if not sub:
+                    continue
+                target = os.path.join(base, sub.split("/")[0])
+                if "%" in target or not os.path.lexists(target):
+                    continue
+                st = os.lstat(target)
+                if uid is None or st.st_uid != uid or not stat.S_ISDIR(st.st_mode):
+                    self.module.warn(f"remove_user: {target} is not a directory owned by {p['user']}; it is left in place")
+                    p[option] = None
+        if p.get("remove_working_directory") and os.path.lexists(p["working_directory"]):
+            st = os.lstat(p["working_directory"])
+            try:
+                gid = grp.getgrnam(p["group"]).gr_gid
+            except KeyError:
+                gid = None
+            if not stat.S_ISDIR(st.st_mode) or (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (0, gid, 0o750):
+                self.module.warn(f"remove_working_directory: {p['working_directory']} is not the directory the worker "
+                                 f"module makes (root:{p['group']} 0750); it is left in place")
+                p["remove_working_directory"] = False
+
+    def preflight(self, unit, unit_path):
+        """Let systemd-analyze refuse a changed unit before the first change, so a refused unit
+        (a missing executable, a value systemd cannot parse) leaves the account, the secrets and
+        the directories exactly as they were. The file that lands is verified again."""
+        if self.module.check_mode:
+            return
+        try:
+            current = safe_file.read_state(unit_path)
+        except (OSError, safe_file.FileError):
+            current = None
+        if current is not None and current.content == self.plan.text.encode("utf-8"):
+            return
+        # pylint: disable-next=protected-access
+        check = systemd.UnitWriter(self.module, self.sd)._verifier(
+            unit, self.plan.text, None, self.plan.executables, blame(self.params["settings"]), self.plan.needed_units)
+        error = check(unit_path) if check else None
+        if error:
+            raise safe_file.FileError(error)
 
     def run(self):
         try:
@@ -289,9 +384,9 @@ class Worker:
             try:
                 result = self.remove(name, unit) if self.params["state"] == "absent" else self.present(name, unit)
             except (InputError, safe_file.FileError, accounts.AccountError) as err:
-                self.module.fail_json(msg=str(err), changed=False)
+                self.module.fail_json(msg=str(err), changed=self.touched)
             except systemd.SystemdError as err:
-                self.module.fail_json(msg=f"{unit}: {err}", changed=False)
+                self.module.fail_json(msg=f"{unit}: {err}", changed=self.touched)
         if self.provision.diffs and self.module._diff:
             result["diff"] = self.provision.diffs
         return result
@@ -300,11 +395,15 @@ class Worker:
         p = self.params
         result = {"unit": unit, "secret_env_file": p["secret_env_file"], "removed": [],
                   "hardening_overrides": self.plan.overrides, "unit_text": self.plan.text}
+        unit_path = os.path.join(systemd.SYSTEM_UNIT_DIR, unit)
+        self.preflight(unit, unit_path)
         changed, secrets_changed = self.provision.apply(result)
+        self.touch(changed, secrets_changed)
         writer = systemd.UnitWriter(self.module, self.sd)
-        outcome = writer.write(os.path.join(systemd.SYSTEM_UNIT_DIR, unit), unit, self.plan.text,
+        outcome = writer.write(unit_path, unit, self.plan.text,
                                executables=self.plan.executables, blame=blame(p["settings"]),
                                needed_units=self.plan.needed_units)
+        self.touch(outcome.changed)
         self.provision.note(outcome.diff)
         result["daemon_reloaded"] = writer.reload()
         result["verified"] = bool(outcome.changed and unit in writer.verified)
@@ -327,6 +426,7 @@ class Worker:
         reconciler = instances.Reconciler(self.module, self.sd, {
             "state": "stopped", "enabled": False, "prune": True, "restart": "none", "settle": 0})
         reconciled = reconciler.reconcile(name, [])
+        self.touch(reconciled["changed"])
         self.provision.note(reconciled.pop("diff", None))
         result.update(reconciled)
         writer = systemd.UnitWriter(self.module, self.sd)

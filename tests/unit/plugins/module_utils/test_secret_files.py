@@ -116,7 +116,8 @@ def test_untrusted_directory_refused_before_reading(tmp_path, mode):
     assert module.no_log_values == {"1"}  # the old file was not even read
 
 
-def test_ensure_secret_directory(tmp_path):
+def test_ensure_secret_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(secret_files, "COLLECTION_DIR", str(tmp_path / "etc" / "sb"))
     deep = tmp_path / "etc" / "sb" / "credentials" / "w"
     assert secret_files.ensure_secret_directory(FakeModule(check_mode=True), str(deep)) is True
     assert not (tmp_path / "etc").exists()
@@ -127,6 +128,16 @@ def test_ensure_secret_directory(tmp_path):
     os.chmod(deep, 0o755)
     assert secret_files.ensure_secret_directory(FakeModule(), str(deep)) is True
     assert stat.S_IMODE(os.lstat(deep).st_mode) == 0o700
+
+
+def test_ensure_secret_directory_leaves_a_shared_directory_as_it_is(tmp_path, monkeypatch):
+    """A given file in /etc must not turn /etc into a 0700 directory."""
+    monkeypatch.setattr(secret_files, "COLLECTION_DIR", str(tmp_path / "etc" / "sb"))
+    shared = tmp_path / "etc"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    assert secret_files.ensure_secret_directory(FakeModule(), str(shared)) is False
+    assert stat.S_IMODE(os.lstat(shared).st_mode) == 0o755
 
 
 @pytest.mark.parametrize("uid,mode", [(65534, 0o700), (0, 0o777), (0, 0o1777)])
