@@ -22,8 +22,10 @@ The rules (each stated here once; docs/sudoers.md explains each with the attack 
       ``--path=/etc/a:rel/b`` and URLs are refused), never under ``/proc`` or ``/dev`` (their
       meaning depends on the process or terminal that opens them);
    d. every file named must pass the trust policy as ``trust.SUDO_FILE`` (owned by root up to
-      ``/``, writable by no one else; sticky directories such as /tmp are refused too), so a word
-      regrouped onto its end names an entry in a directory only root can change.
+      ``/``, writable by no one else; sticky directories such as /tmp are refused too) and its
+      directory must exist (a missing one can later be made for another user: /home/NAME,
+      /run/user/UID), so a word regrouped onto its end names an entry in a directory only root
+      can change; after ``--`` every word is read as a positional argument.
 
 3. **Known programs are allowlists**, modelled so that every regrouping is a usage error.
    ``systemctl``: options from :data:`SYSTEMCTL_OPTIONS`, one verb from :data:`SYSTEMCTL_VERBS`,
@@ -77,12 +79,12 @@ _DYNAMIC_TREES = ("/proc", "/dev")
 # emacs-nox -> emacs, gdb-multiarch -> gdb, x86_64-linux-gnu-gdb -> gdb, python3.11 -> python).
 SHELL_ESCAPE_FAMILIES = frozenset("""
 sh bash dash zsh ksh mksh lksh oksh loksh pdksh ash sash csh tcsh fish rbash busybox toybox pwsh yash posh
-rc es elvish nu xonsh jimsh
+rc es elvish nu xonsh jimsh osh ysh
 python pypy ipython jython micropython pydoc idle perl perldoc cpan ruby erb irb gem bundle bundler rake
 php lua luajit texlua node nodejs deno bun npm npx yarn pnpm tclsh wish expect jshell jrunscript java
 javac scala groovy kotlin dotnet mono R Rscript r julia guile racket csi scheme ocaml gforth erl escript
 elixir iex swift gawk mawk nawk awk gsed dc octave scilab ghci runghc swipl sbcl clisp ecl gst pip pipx
-conda uv poetry cargo go rustc gcc cc c++ g++ clang clang++ tcc ld ld.so ld-linux ld64 make cmake ninja
+conda uv poetry cargo go rustc gcc cc c++ g++ clang clang++ tcc ld ld.so ld-linux ld64 lld make cmake ninja
 meson ansible ansible-playbook puppet tex latex pdftex pdflatex xetex xelatex luatex lualatex
 env sudo sudoedit su doas pkexec runuser setpriv capsh run0 sg newgrp runcon chrt prlimit setarch
 linux32 linux64 numactl cgexec firejail bwrap systemd-nspawn machinectl portablectl schroot fakeroot
@@ -164,7 +166,7 @@ def family_of(base):
     """The shell-escape family a binary name belongs to, or None."""
     names = [base] + re.split(r"[-.]", base)
     for name in names:
-        for candidate in (name, re.sub(r"[0-9][0-9.]*$", "", name)):
+        for candidate in (name, re.sub(r"[0-9][0-9.]*$", "", name), re.sub(r"[0-9].*$", "", name)):
             if candidate and (candidate in SHELL_ESCAPE_FAMILIES or candidate.lower() in SHELL_ESCAPE_FAMILIES):
                 return candidate
     return None
@@ -262,6 +264,13 @@ def _check_path(field, origin, path, allow_shell_escape):
         trust.check(field, path, trust.SUDO_FILE)
     except trust.TrustError as err:
         raise InputError(f"{err}; whoever can change it decides what the command does as root") from None
+    parent = os.path.dirname(path) or "/"
+    if not os.path.isdir(parent):
+        raise InputError(
+            f"{field}: argument '{origin}' names '{path}', whose directory {parent} does not exist; a missing "
+            "directory can later be created for another user (useradd makes /home/NAME, logind /run/user/UID), "
+            "so create it root-owned first"
+        )
     if not allow_shell_escape and os.path.lexists(path):
         reason = escape_reason(path)
         if reason:
@@ -296,10 +305,18 @@ def _check_value(field, value, origin, allow_shell_escape=False):
 
 def check_generic_arguments(field, args, allow_shell_escape=False):
     """The argument rules for a program whose grammar the collection does not know (rule 2)."""
+    positional_only = False
     for pos, arg in enumerate(args):
         following = args[pos + 1] if pos + 1 < len(args) else None
         separate = following is not None and not _is_option(following)
+        if positional_only:
+            # After '--' getopt reads every word as it is: '-c/etc/x' names the relative path '-c/etc/x'.
+            if "/" in arg and not arg.startswith("/"):
+                _relative(field, arg, arg)
+            _check_value(field, arg, arg, allow_shell_escape)
+            continue
         if arg == "--":
+            positional_only = True
             continue
         if arg.startswith("--"):
             _name, eq, value = arg[2:].partition("=")
