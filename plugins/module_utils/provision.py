@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 
 from ansible_collections.supervised.background.plugins.module_utils import (
     accounts,
@@ -22,6 +23,12 @@ from ansible_collections.supervised.background.plugins.module_utils import (
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
 ENV_DIR = "/etc/supervised-background"
+# systemd mounts a service's credentials at /run/credentials/UNIT, owned by the service's user, so
+# any process of that user could read them there. A service with a mount namespace (every
+# hardening profile but "none", and PrivateMounts= which the collection adds otherwise) sees its
+# own /run/credentials; outside, the directory is kept root-only, now and at every boot.
+CREDENTIALS_RUN_DIR = "/run/credentials"
+CREDENTIALS_TMPFILES = "/etc/tmpfiles.d/supervised-background-credentials.conf"
 OWNER_DIRS = (("state_directory", "/var/lib"), ("logs_directory", "/var/log"), ("cache_directory", "/var/cache"))
 
 # The module options of a provisioned service (documented in each module).
@@ -111,6 +118,8 @@ class Provision:
             self.note(diff)
             secrets = secrets or cred_changed
         result["credentials"] = sorted(self.creds)
+        if self.creds or p.get("credentials") or p.get("encrypted_credentials"):
+            changed = hide_credentials_dir(self.module) or changed
         return changed, secrets
 
     def remove(self, result):
@@ -152,3 +161,21 @@ class Provision:
         if not self.module.check_mode:
             shutil.rmtree(path)
         return True
+
+
+def hide_credentials_dir(module):
+    """Keep /run/credentials root-only (now, and at boot through tmpfiles.d). Returns True on a
+    change."""
+    result = safe_file.write_file(module, CREDENTIALS_TMPFILES,
+                                  "# Managed by supervised.background: credentials are for their service only.\n"
+                                  f"d {CREDENTIALS_RUN_DIR} 0700 root root -\n", owner="root", group="root", mode=0o644)
+    changed = result.changed
+    try:
+        st = os.lstat(CREDENTIALS_RUN_DIR)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) != 0o700:
+        changed = True
+        if not module.check_mode:
+            os.chmod(CREDENTIALS_RUN_DIR, 0o700)
+    return changed

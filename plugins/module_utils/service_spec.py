@@ -215,6 +215,10 @@ def render(name, params, kind="worker"):
 
     owned = dict(OWNED, TimeoutStartSec="runtime_max_sec") if kind == "oneshot" else OWNED
     settings = unit_file.settings("settings", p.get("settings"), owned=owned)
+    if cred_ids and p["hardening"] == "none" and "PrivateMounts" not in settings:
+        # Credentials are only for the service: it needs a mount namespace of its own (see
+        # provision.hide_credentials_dir).
+        settings["PrivateMounts"] = ["yes"]
     overrides = unit_file.overrides(settings, p["hardening"])
     service += unit_file.merge_hardening(settings, p["hardening"])
     sections = [("Unit", unit), ("Service", service)]

@@ -93,6 +93,8 @@ jobs:
       elements: str
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.supervised.background.plugins.module_utils import validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import (
@@ -101,6 +103,7 @@ from ansible_collections.supervised.background.plugins.module_utils.systemd impo
     Systemd,
     SystemdError,
     timer_view,
+    to_int,
     unit_name,
     unit_prefix,
 )
@@ -139,9 +142,12 @@ class PeriodicJobInfo:
             entry = timer_view(timer, shown[timer], props)
             entry["service"] = services[timer]
             entry["output_lines"] = []
-            if lines and entry["invocation_id"]:
-                entry["output_lines"] = self.systemd.journal_tail(services[timer], lines,
-                                                                  invocation=entry["invocation_id"])
+            start = to_int(props.get("ExecMainStartTimestampMonotonic"), 0)
+            if lines and start:
+                # The run's lines: its unit's entries since it started (journald tags a short run's
+                # last lines with its invocation id only while its cgroup exists).
+                since = time.time() - (time.monotonic() - start / 1e6)
+                entry["output_lines"] = self.systemd.journal_tail(services[timer], lines, since=since)
             jobs.append(entry)
         return {"changed": False, "jobs": jobs}
 

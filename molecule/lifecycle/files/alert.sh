@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# OnFailure= handler: leaves evidence (a state file and a journal line) for the failed unit.
+set -eu
+mkdir -p /var/lib/sb-alert
+printf '%s\n' "$(date +%s.%N)" >"/var/lib/sb-alert/$1"
+echo "ALERT: $1 gave up"
