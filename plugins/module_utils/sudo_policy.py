@@ -359,7 +359,7 @@ def _systemctl(field, args):
     verb = None
     units = []
     options = []
-    for pos, arg in enumerate(args):
+    for arg in args:
         if arg == "--":
             raise InputError(f"{field}: 'systemctl --' is refused (after it an option such as --no-pager is a unit name)")
         if _is_option(arg):

@@ -406,8 +406,8 @@ def test_every_regrouping_of_an_accepted_systemctl_rule_is_a_usage_error(model_h
 
 def test_the_systemctl_model_sees_the_unit_escape():
     """Measured: 'systemctl start "tun@a.service b.service"' starts tun@a.service\\x20b.service."""
-    assert systemctl_reading(["start", "tun@a.service b.service"]) == (frozenset(), "start",
-                                                                      ("tun@a.service b.service",))
+    reading = systemctl_reading(["start", "tun@a.service b.service"])
+    assert reading == (frozenset(), "start", ("tun@a.service b.service",))
     assert not accepted("/usr/bin/systemctl", ["start", "tun@a.service", "b.service"])
     assert not accepted("/usr/bin/systemctl", ["start", "tun@a.service", "--no-block"])
 
