@@ -221,10 +221,20 @@ def entries(params, module, version):
     return result, secrets
 
 
+def _pkcs11_attributes(uri):
+    return [part.split("=", 1)[0].strip().lower() for part in re.split(r"[;?&]", uri[len("pkcs11:"):])]
+
+
+def _pkcs11_secret(key, value):
+    """A hand-edited user-cert line whose pkcs11 URI carries a PIN (pin-value, pin-source)."""
+    return key == "user-cert" and value.lower().startswith("pkcs11:") and any(
+        name in _pkcs11_attributes(value) for name in ("pin-value", "pin-source"))
+
+
 def _user_cert(value, module):
     cert = _value("user_cert", value, None)
     if cert.startswith("pkcs11:"):
-        attributes = [part.split("=", 1)[0].strip().lower() for part in re.split(r"[;?&]", cert[len("pkcs11:"):])]
+        attributes = _pkcs11_attributes(cert)
         for name in _PKCS11_REFUSED:
             if name in attributes:
                 raise InputError(f"user_cert: the pkcs11 URI attribute '{name}' is refused (module-path and module-name "
@@ -282,7 +292,8 @@ def redact(content):
             out.append(line)
         elif line.startswith("#"):
             out.append(f"# {REDACTED}")
-        elif sep and key.strip(C_SPACE) in SHOWN_KEYS and not any(validate.bad_char(ch) for ch in line):
+        elif sep and key.strip(C_SPACE) in SHOWN_KEYS and not any(validate.bad_char(ch) for ch in line) \
+                and not _pkcs11_secret(key.strip(C_SPACE), _value.strip(C_SPACE)):
             out.append(line)
         elif sep and key.strip(C_SPACE) in NAMED_KEYS:
             out.append(f"{key.strip(C_SPACE)} = {REDACTED}")

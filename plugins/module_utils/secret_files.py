@@ -6,7 +6,8 @@
 Both are written through safe_file (temp file with its final owner and mode before the first byte,
 atomic rename) in a directory the trust policy trusts as a secret's directory, and their diffs
 never carry a value: an EnvironmentFile's diff names keys, a credential's diff says whether it
-changed. Every value is added to ``module.no_log_values`` as soon as it is read. Shared by
+changed. Every value (of four characters or more, see _mask) is added to ``module.no_log_values``
+as soon as it is read. Shared by
 env_file, credential and worker.
 """
 
@@ -26,6 +27,7 @@ COLLECTION_DIR = "/etc/supervised-background"
 CREDENTIAL_DIR = "/etc/supervised-background/credentials"
 CREDENTIAL_ID_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
 MAX_CREDENTIAL_BYTES = 1 << 20
+MIN_MASKED = 4
 ENCRYPTED_SUFFIX = ".cred"
 
 
@@ -75,19 +77,26 @@ def _marker(key, changes):
     return REDACTED
 
 
+def _mask(module, value):
+    """Hide ``value`` in everything the module returns. Ansible replaces every occurrence of a
+    masked value, anywhere in the output: a value of one to three characters ("7", "on") would turn
+    unrelated names into "V00********" and so show itself; such a value has no fragment of four
+    characters to leak, and the module never shows values anyway."""
+    if isinstance(value, str) and len(value) >= MIN_MASKED:
+        module.no_log_values.add(value)
+
+
 def write_env_file(module, path, env, owner="root", group="root", mode=0o600):
     """Make the EnvironmentFile ``path`` hold ``env`` (validated ``{key: str}``), or remove it
     (``env`` None). Returns ``(changed, diff, changes)``; ``changes`` names added, removed and
     changed keys."""
     for value in (env or {}).values():
-        if value:
-            module.no_log_values.add(value)
+        _mask(module, value)
     ready = directory_ready(module, path, env is not None)
     previous = safe_file.read_state(path) if ready else None
     old_env = env_rules.parse_file(previous.content.decode("utf-8", errors="replace")) if previous else {}
     for value in old_env.values():
-        if value:
-            module.no_log_values.add(value)
+        _mask(module, value)
     new_env = env if env is not None else {}
     shown_old = env_rules.shown_keys(old_env)
     changes = {

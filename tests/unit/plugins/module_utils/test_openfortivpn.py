@@ -61,6 +61,9 @@ REDACT = [
     ("host = a\u2028password = s3cret", f"host = {R}", "nor does U+2028"),
     ("host = a\x85b", f"host = {R}", "nor U+0085"),
     ("host = a\x00password = s3cret", f"host = {R}", "a NUL: openfortivpn reads up to it, masked"),
+    ("user-cert = pkcs11:token=ci", "user-cert = pkcs11:token=ci", "a certificate URI is shown"),
+    ("user-cert = pkcs11:token=ci?pin-value=4711", f"user-cert = {R}", "one with a PIN is not"),
+    ("user-cert = PKCS11:token=ci;Pin-Source=/x", f"user-cert = {R}", ""),
     ("", "", "empty lines stay"),
     ("   ", "   ", "blank lines stay"),
     (H.rstrip("\n"), H.rstrip("\n"), "the header"),
@@ -109,6 +112,7 @@ HAND_SECRET = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, bla
 SLOTS = [
     "# {s}", "#{s}", "  # {s}", "{s}", "password = {s}", "Password = {s}", "  password={s}\r", "otp = {s}",
     "pem-passphrase = {s}", "pin = {s}", "{s} = 1", "pppd-plugin = {s}", "host = vpn.example.com\x00{s}",
+    "user-cert = pkcs11:token=a?pin-value={s}",
     "host = vpn.example.com\u2028{s}", "host = vpn.example.com\r{s}", "cookie = {s}", "password = {s}{s}",
 ]
 

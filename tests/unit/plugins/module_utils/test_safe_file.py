@@ -318,7 +318,7 @@ def test_program_text_and_install(tmp_path):
     from ansible_collections.supervised.background.plugins.module_utils import validate
 
     text = safe_file.program_text(validate)
-    assert text.startswith("#!/usr/bin/python3\n") and "def bad_char" in text
+    assert text.startswith("#!/usr/bin/python3") and "def bad_char" in text
     target = tmp_path / "lib" / "helper" / "prog"
     assert safe_file.install_program(FakeModule(check_mode=True), str(target), validate)
     assert not (tmp_path / "lib").exists()

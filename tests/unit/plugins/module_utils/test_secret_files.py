@@ -75,9 +75,19 @@ def test_hand_edited_previous_file_shows_valid_keys_only_and_its_values_are_mask
     assert changed and changes == {"added": [], "removed": [], "changed": ["A"]}
     assert diff["before"] == "A=<redacted>\nB=<redacted>\n<redacted> (2 more lines)\n"
     assert diff["after"] == "A=<redacted, changed>\nB=<redacted>\n"
-    assert {"hand-secret-2", "hand-secret-3", "keep", "new"} <= module.no_log_values
+    assert {"hand-secret-2", "hand-secret-3", "keep"} <= module.no_log_values
+    assert "new" not in module.no_log_values  # too short to mask (see test_short_values_are_not_masked)
     for n in range(1, 5):
         assert f"hand-secret-{n}" not in _blob(diff, changes) and f"secret {n}" not in _blob(diff, changes)
+
+
+def test_short_values_are_not_masked(tmp_path):
+    """Ansible replaces a masked value everywhere: "7" would turn V007 into V00******** and so show
+    itself. Values under four characters are left to Ansible's own no_log of the option."""
+    module = FakeModule()
+    secret_files.write_env_file(module, str(tmp_path / "a.env"), {"V007": "7", "B": "on", "C": "four"}, owner=ME,
+                                group=os.getegid())
+    assert module.no_log_values == {"four"}
 
 
 def test_remove_env_file(tmp_path):
@@ -109,11 +119,11 @@ def test_untrusted_directory_refused_before_reading(tmp_path, mode):
     (loose / "app.env").write_text(f"A='{SECRET}'\n")
     os.chmod(loose, mode)
     module = FakeModule()
-    for env in ({"A": "1"}, None):
+    for env in ({"A": "new-value"}, None):
         with pytest.raises(InputError) as err:
             secret_files.write_env_file(module, str(loose / "app.env"), env)
         assert "is not trusted as a secret's directory" in str(err.value)
-    assert module.no_log_values == {"1"}  # the old file was not even read
+    assert module.no_log_values == {"new-value"}  # the old file was not even read
 
 
 def test_ensure_secret_directory(tmp_path, monkeypatch):
