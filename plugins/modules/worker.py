@@ -358,7 +358,7 @@ class Worker:
         """Let systemd-analyze refuse a changed unit before the first change, so a refused unit
         (a missing executable, a value systemd cannot parse) leaves the account, the secrets and
         the directories exactly as they were. The file that lands is verified again."""
-        if self.module.check_mode:
+        if self.module.check_mode or self.sd.analyze() is None:
             return
         try:
             current = safe_file.read_state(unit_path)

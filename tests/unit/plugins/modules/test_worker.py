@@ -420,3 +420,12 @@ def test_absent_refuses_paths_that_would_remove_the_system(run_module, host, sna
     res = run_module(worker.main, params)
     assert res.get("failed") is True and res["msg"].startswith(field), (label, res)
     assert snapshot_tree(host["root"]) == before and actions() == []
+
+
+def test_without_systemd_analyze_one_warning_and_the_unit_lands(run_module, host):
+    from ansible.module_utils.common import warnings
+
+    FakeSystemd.analyze_path = None
+    res = run_module(worker.main, args(host))
+    assert res["changed"] is True and res["verified"] is False
+    assert sum("without verification" in w for w in warnings.get_warning_messages()) == 1
