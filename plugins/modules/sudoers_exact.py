@@ -16,7 +16,7 @@ description:
     commands, each with exactly the arguments given and nothing else.
   - A command given without arguments is written as C(/path/to/cmd "") so that sudo allows it with
     B(no) arguments (a bare path in sudoers would allow any arguments).
-  - Every rule pins the working directory with C(CWD=/) (sudo 1.9.3 and later, sudo-rs): a relative
+  - Every rule pins the working directory with C(CWD=/) (sudo 1.9.3 and later, sudo-rs), so a relative
     path, also one the caller creates by regrouping arguments, resolves under C(/), and C(sudo -D) is
     refused.
   - C(sudo) compares the caller's arguments joined with single spaces, so the caller may pass any
