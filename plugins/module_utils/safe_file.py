@@ -344,8 +344,9 @@ def ensure_directory(module, path, owner="root", group="root", mode=0o755, purpo
 
 def program_text(util_module):
     """A module_util of the collection as a program for the host's python3 (the helpers the
-    collection installs are module_utils, so their rules and constants live in one place)."""
-    return "#!/usr/bin/python3\n" + inspect.getsource(util_module)
+    collection installs are module_utils, so their rules and constants live in one place). ``-I``:
+    the caller's PYTHONPATH, PYTHONHOME and user site never reach a helper."""
+    return "#!/usr/bin/python3 -I\n" + inspect.getsource(util_module)
 
 
 def install_program(module, path, util_module, parents_mode=0o755):

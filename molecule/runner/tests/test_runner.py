@@ -94,7 +94,7 @@ def all_tunnels_down(host):
 
 # --- the host as provisioned ------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/usr/local/bin/ci-tunnel", "/usr/local/libexec/ci-tunnel-guard"])
+@pytest.mark.parametrize("path", ["/usr/local/bin/ci-tunnel"])
 def test_helpers_root_owned_and_not_writable_by_runner(host, path):
     f = host.file(path)
     assert (f.user, f.group, f.mode) == ("root", "root", 0o755)
@@ -278,7 +278,7 @@ def test_tunnel_that_never_becomes_ready(host):
     assert rc == 4, log
     assert "did not become ready within its readiness timeout (3s)" in log, log
     assert "STEP-RAN" not in log
-    assert 3.0 <= elapsed < 5.0
+    assert 3.0 <= elapsed < 8.0  # the readiness timeout, plus start-up under load
     assert_stopped(host, "stalled")
 
 
@@ -374,11 +374,11 @@ def assert_start_refused(host, needle):
     ("printf '1 %s\\n' \"$(cut -d' ' -f22 /proc/1/stat)\" > /run/ci-tunnel/vpn1.lease", "names PID 1"),
     # a live process of another user (journald, root): same, and not the job's.
     ("p=$(pgrep -o systemd-journal); printf '%s %s\\n' $p \"$(cut -d' ' -f22 /proc/$p/stat)\""
-     " > /run/ci-tunnel/vpn1.lease", "does not belong to the lease's owner"),
-    ("printf 'rm -rf /\\n' > /run/ci-tunnel/vpn1.lease", "malformed line"),
-    ("printf '12 34; reboot\\n' > /run/ci-tunnel/vpn1.lease", "malformed line"),
+     " > /run/ci-tunnel/vpn1.lease", "not as the lease's owner"),
+    ("printf 'rm -rf /\\n' > /run/ci-tunnel/vpn1.lease", "is not 'PID STARTTIME'"),
+    ("printf '12 34; reboot\\n' > /run/ci-tunnel/vpn1.lease", "is not 'PID STARTTIME'"),
     ("head -c 100000 /dev/zero | tr '\\0' '1' > /run/ci-tunnel/vpn1.lease", "larger than 256 bytes"),
-    ("ln -sf /etc/passwd /run/ci-tunnel/vpn1.lease", "no lease"),
+    ("ln -sf /etc/passwd /run/ci-tunnel/vpn1.lease", "is a symbolic link"),
 ])
 def test_guard_refuses_hostile_leases(host, content, needle):
     try:
@@ -479,8 +479,8 @@ def test_guard_watch_applies_the_owner_rule_too(host):
     try:
         hostile_lease(host, "p=$(pgrep -o systemd-journal); printf '%s %s\\n' $p \"$(cut -d' ' -f22 /proc/$p/stat)\""
                             " > /run/ci-tunnel/vpn1.lease")
-        result = host.run(f"runuser -u {RUNNER} -- timeout 5 /usr/local/libexec/ci-tunnel-guard watch vpn1")
+        result = host.run(f"runuser -u {RUNNER} -- timeout 5 /usr/local/bin/ci-tunnel guard-watch vpn1")
         assert result.rc == 1, (result.rc, result.stdout, result.stderr)
-        assert "does not belong to the lease's owner" in result.stdout + result.stderr
+        assert "not as the lease's owner" in result.stdout + result.stderr
     finally:
         host.run("rm -f /run/ci-tunnel/vpn1.lease")
