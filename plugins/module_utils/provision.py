@@ -8,7 +8,9 @@ periodic_job modules so the order and the rules are written once.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import stat
 
@@ -18,6 +20,7 @@ from ansible_collections.supervised.background.plugins.module_utils import (
     safe_file,
     secret_files,
     trust,
+    unit_file,
     validate,
 )
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
@@ -30,6 +33,26 @@ ENV_DIR = "/etc/supervised-background"
 CREDENTIALS_RUN_DIR = "/run/credentials"
 CREDENTIALS_TMPFILES = "/etc/tmpfiles.d/supervised-background-credentials.conf"
 OWNER_DIRS = (("state_directory", "/var/lib"), ("logs_directory", "/var/log"), ("cache_directory", "/var/cache"))
+
+# The working directory is made root:GROUP 0750 (and removed with remove_working_directory): never
+# a directory the system lives in, which that would close to everyone else (or delete). Refused: '/',
+# every top-level directory, anything in the trees the operating system owns (/usr, /boot, /proc...),
+# and the first level below shared ones (/var/lib, /etc/ssl, /home/alice...).
+SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev",
+                "/run")
+SHARED_TREES = ("/var", "/etc", "/home", "/root", "/tmp")
+
+
+def working_directory(path):
+    """Refuse a working directory the system or other programs use."""
+    parts = path.strip("/").split("/")
+    top = "/" + parts[0]
+    if path == "/" or len(parts) < 2 or top in SYSTEM_TREES or (len(parts) == 2 and top in SHARED_TREES):
+        raise InputError(f"working_directory: '{path}' is a directory the system or other programs use; the worker "
+                         "module makes its working directory root:GROUP 0750 (and may remove it), so name one of its "
+                         "own, such as /opt/NAME or /srv/NAME")
+    return path
+
 
 # The module options of a provisioned service (documented in each module).
 SPEC = dict(
@@ -70,12 +93,18 @@ class Provision:
             p["state_directory"] = name
         elif p["state_directory"] == "":
             p["state_directory"] = None
+        working_directory(p["working_directory"])
+        for option in ("state_directory", "logs_directory", "cache_directory"):
+            # Validated for state=absent too: remove_user removes what lies there.
+            if p.get(option):
+                unit_file.relative_dir(option, p[option])
+        if not present and p.get("state") == "absent":
+            self.guard_removal()
         for cred_id in sorted(p.get("secret_credentials") or {}, key=str):
             secret_files.credential_id("secret_credentials", cred_id)
             value = p["secret_credentials"][cred_id]
             self.creds[cred_id] = secret_files.credential_value(f"secret_credentials.{cred_id}", value)
-            if value:
-                self.module.no_log_values.add(str(value))
+            secret_files.mask(self.module, str(value))
         unit_params = dict(p)
         if present:
             self.env = env_rules.environment("secret_env", p.get("secret_env") or {})
@@ -87,6 +116,39 @@ class Provision:
                     raise InputError(f"secret_credentials.{cid}: is also given in {option}")
             unit_params[option] = dict(p.get(option) or {}, **paths)
         return unit_params
+
+    def guard_removal(self):
+        """remove_user removes the worker's StateDirectory=/LogsDirectory= and remove_working_directory
+        its working directory: only what is demonstrably the worker's (owned by its user; the
+        working directory exactly as this module makes it, root:GROUP 0750). Anything else is left
+        in place with a warning."""
+        p = self.params
+        if p.get("remove_user"):
+            try:
+                uid = pwd.getpwnam(p["user"]).pw_uid
+            except KeyError:
+                uid = None
+            for option, base in OWNER_DIRS:
+                sub = p.get(option)
+                if not sub:
+                    continue
+                target = os.path.join(base, sub.split("/")[0])
+                if "%" in target or not os.path.lexists(target):
+                    continue
+                st = os.lstat(target)
+                if uid is None or st.st_uid != uid or not stat.S_ISDIR(st.st_mode):
+                    self.module.warn(f"remove_user: {target} is not a directory owned by {p['user']}; it is left in place")
+                    p[option] = None
+        if p.get("remove_working_directory") and os.path.lexists(p["working_directory"]):
+            st = os.lstat(p["working_directory"])
+            try:
+                gid = grp.getgrnam(p["group"]).gr_gid
+            except KeyError:
+                gid = None
+            if not stat.S_ISDIR(st.st_mode) or (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (0, gid, 0o750):
+                self.module.warn(f"remove_working_directory: {p['working_directory']} is not the directory the worker "
+                                 f"module makes (root:{p['group']} 0750); it is left in place")
+                p["remove_working_directory"] = False
 
     def cred_path(self, cred_id):
         return os.path.join(self.cred_dir, cred_id + (secret_files.ENCRYPTED_SUFFIX if self.params.get(

@@ -6,7 +6,7 @@
 Both are written through safe_file (temp file with its final owner and mode before the first byte,
 atomic rename) in a directory the trust policy trusts as a secret's directory, and their diffs
 never carry a value: an EnvironmentFile's diff names keys, a credential's diff says whether it
-changed. Every value (of four characters or more, see _mask) is added to ``module.no_log_values``
+changed. Every value (of four characters or more, see mask) is added to ``module.no_log_values``
 as soon as it is read. Shared by
 env_file, credential and worker.
 """
@@ -77,7 +77,7 @@ def _marker(key, changes):
     return REDACTED
 
 
-def _mask(module, value):
+def mask(module, value):
     """Hide ``value`` in everything the module returns. Ansible replaces every occurrence of a
     masked value, anywhere in the output: a value of one to three characters ("7", "on") would turn
     unrelated names into "V00********" and so show itself; such a value has no fragment of four
@@ -91,12 +91,12 @@ def write_env_file(module, path, env, owner="root", group="root", mode=0o600):
     (``env`` None). Returns ``(changed, diff, changes)``; ``changes`` names added, removed and
     changed keys."""
     for value in (env or {}).values():
-        _mask(module, value)
+        mask(module, value)
     ready = directory_ready(module, path, env is not None)
     previous = safe_file.read_state(path) if ready else None
     old_env = env_rules.parse_file(previous.content.decode("utf-8", errors="replace")) if previous else {}
     for value in old_env.values():
-        _mask(module, value)
+        mask(module, value)
     new_env = env if env is not None else {}
     shown_old = env_rules.shown_keys(old_env)
     changes = {

@@ -497,6 +497,21 @@ class UnitWriter:
         self.changed = self.changed or result.changed
         return result
 
+    def preflight(self, path, unit, text, executables=(), blame=None, needed_units=None):
+        """Let systemd-analyze refuse a unit before the caller changes anything else on the host
+        (an account, secrets, directories), when the unit would change; raises FileError with
+        the refusal. The file that lands is verified again when it is written."""
+        try:
+            current = safe_file.read_state(path)
+        except (OSError, safe_file.FileError):
+            current = None
+        if current is not None and current.content == text.encode("utf-8"):
+            return
+        check = self._verifier(unit, text, None, executables, blame, needed_units or {})
+        error = check(path) if check else None
+        if error:
+            raise safe_file.FileError(error)
+
     def remove(self, path):
         result = safe_file.remove_file(self.module, path)
         self.changed = self.changed or result.changed

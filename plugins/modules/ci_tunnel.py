@@ -132,6 +132,7 @@ from ansible_collections.supervised.background.plugins.module_utils import (
     locking,
     openfortivpn,
     safe_file,
+    secret_files,
     systemd,
     unit_file,
     validate,
@@ -247,7 +248,7 @@ class Tunnel:
             version = openfortivpn.installed_version(self.module)
             config_entries, secrets = openfortivpn.entries(p, self.module, version)
             for secret in secrets:
-                self.module.no_log_values.add(secret)
+                secret_files.mask(self.module, secret)
             self.content = openfortivpn.render(config_entries)
         systemctl = ci_tunnel.SYSTEMCTL
         self.sudo_commands = [[systemctl, "start", self.unit], [systemctl, "stop", self.unit]] \

@@ -122,8 +122,7 @@ class Credential:
             if p["value"] is None:
                 raise validate.InputError("value: required with state=present")
             data = secret_files.credential_value("value", p["value"])
-            if p["value"]:
-                self.module.no_log_values.add(p["value"])
+            secret_files.mask(self.module, p["value"])
         return cred_id, path, data, locking.lock_wait(p)
 
     def run(self):

@@ -83,7 +83,7 @@ version:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.supervised.background.plugins.module_utils import locking, openfortivpn, safe_file
+from ansible_collections.supervised.background.plugins.module_utils import locking, openfortivpn, safe_file, secret_files
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
 
@@ -104,7 +104,7 @@ class ConfigFile:
             if p["state"] == "present":
                 config_entries, secrets = openfortivpn.entries(p, self.module, version)
                 for secret in secrets:
-                    self.module.no_log_values.add(secret)
+                    secret_files.mask(self.module, secret)
                 content = openfortivpn.render(config_entries)
         except InputError as err:
             self.module.fail_json(msg=str(err))

@@ -230,10 +230,7 @@ removed:
   elements: str
 """
 
-import grp
 import os
-import pwd
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.supervised.background.plugins.module_utils import (
@@ -244,29 +241,9 @@ from ansible_collections.supervised.background.plugins.module_utils import (
     safe_file,
     service_spec,
     systemd,
-    unit_file,
     validate,
 )
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
-
-# The working directory is made root:GROUP 0750 (and removed with remove_working_directory): never
-# a directory the system lives in, which that would close to everyone else (or delete). Refused: '/',
-# every top-level directory, anything in the trees the operating system owns (/usr, /boot, /proc...),
-# and the first level below shared ones (/var/lib, /etc/ssl, /home/alice...).
-SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev",
-                "/run")
-SHARED_TREES = ("/var", "/etc", "/home", "/root", "/tmp")
-
-
-def working_directory(path):
-    parts = path.strip("/").split("/")
-    top = "/" + parts[0]
-    if path == "/" or len(parts) < 2 or top in SYSTEM_TREES or (len(parts) == 2 and top in SHARED_TREES):
-        raise InputError(f"working_directory: '{path}' is a directory the system or other programs use; the worker "
-                         "module makes its working directory root:GROUP 0750 (and may remove it), so name one of its "
-                         "own, such as /opt/NAME or /srv/NAME")
-    return path
-
 
 def blame(settings):
     def name(directive):
@@ -305,13 +282,6 @@ class Worker:
         name = systemd.unit_prefix("name", p["name"])
         self.provision = provision.Provision(self.module, name, p)
         unit_params = self.provision.check(present=p["state"] != "absent")
-        working_directory(p["working_directory"])
-        for option in ("state_directory", "logs_directory", "cache_directory"):
-            # Validated for state=absent too: remove_user removes what lies there.
-            if p.get(option):
-                unit_file.relative_dir(option, p[option])
-        if p["state"] == "absent":
-            self.guard_removal()
         if p["description"] is None:
             unit_params["description"] = f"{name} instance %i"
         self.settle = validate.timespan("settle_sec", p["settle_sec"], maximum=instances.MAX_SETTLE)
@@ -320,58 +290,6 @@ class Worker:
         if p["state"] != "absent":
             self.plan = service_spec.render(name, unit_params)
         return name
-
-    def guard_removal(self):
-        """remove_user removes the worker's StateDirectory=/LogsDirectory= and remove_working_directory
-        its working directory: only what is demonstrably the worker's (owned by its user; the
-        working directory exactly as this module makes it, root:GROUP 0750). Anything else is left
-        in place with a warning."""
-        p = self.params
-        if p.get("remove_user"):
-            try:
-                uid = pwd.getpwnam(p["user"]).pw_uid
-            except KeyError:
-                uid = None
-            for option, base in provision.OWNER_DIRS:
-                sub = p.get(option)
-                if not sub:
-                    continue
-                target = os.path.join(base, sub.split("/")[0])
-                if "%" in target or not os.path.lexists(target):
-                    continue
-                st = os.lstat(target)
-                if uid is None or st.st_uid != uid or not stat.S_ISDIR(st.st_mode):
-                    self.module.warn(f"remove_user: {target} is not a directory owned by {p['user']}; it is left in place")
-                    p[option] = None
-        if p.get("remove_working_directory") and os.path.lexists(p["working_directory"]):
-            st = os.lstat(p["working_directory"])
-            try:
-                gid = grp.getgrnam(p["group"]).gr_gid
-            except KeyError:
-                gid = None
-            if not stat.S_ISDIR(st.st_mode) or (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (0, gid, 0o750):
-                self.module.warn(f"remove_working_directory: {p['working_directory']} is not the directory the worker "
-                                 f"module makes (root:{p['group']} 0750); it is left in place")
-                p["remove_working_directory"] = False
-
-    def preflight(self, unit, unit_path):
-        """Let systemd-analyze refuse a changed unit before the first change, so a refused unit
-        (a missing executable, a value systemd cannot parse) leaves the account, the secrets and
-        the directories exactly as they were. The file that lands is verified again."""
-        if self.module.check_mode or self.sd.analyze() is None:
-            return
-        try:
-            current = safe_file.read_state(unit_path)
-        except (OSError, safe_file.FileError):
-            current = None
-        if current is not None and current.content == self.plan.text.encode("utf-8"):
-            return
-        # pylint: disable-next=protected-access
-        check = systemd.UnitWriter(self.module, self.sd)._verifier(
-            unit, self.plan.text, None, self.plan.executables, blame(self.params["settings"]), self.plan.needed_units)
-        error = check(unit_path) if check else None
-        if error:
-            raise safe_file.FileError(error)
 
     def run(self):
         try:
@@ -396,7 +314,10 @@ class Worker:
         result = {"unit": unit, "secret_env_file": p["secret_env_file"], "removed": [],
                   "hardening_overrides": self.plan.overrides, "unit_text": self.plan.text}
         unit_path = os.path.join(systemd.SYSTEM_UNIT_DIR, unit)
-        self.preflight(unit, unit_path)
+        if not self.module.check_mode:
+            # A changed unit is refused before the first change (the file that lands is verified again).
+            systemd.UnitWriter(self.module, self.sd).preflight(unit_path, unit, self.plan.text, self.plan.executables,
+                                                              blame(p["settings"]), self.plan.needed_units)
         changed, secrets_changed = self.provision.apply(result)
         self.touch(changed, secrets_changed)
         writer = systemd.UnitWriter(self.module, self.sd)

@@ -29,6 +29,14 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def keep_umask():
+    """Code under test (the job-finish helper) sets the process umask; every test starts with 022."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.fixture(autouse=True)
 def private_locks(monkeypatch, tmp_path_factory):
     """Host locks of the modules under test live in a private directory."""
     lock_dir = tmp_path_factory.getbasetemp() / "locks"
