@@ -284,6 +284,10 @@ class PeriodicJob:
         writer = systemd.UnitWriter(self.module, self.sd)
         changed = False
         if self.plan is not None:
+            service_path = os.path.join(systemd.SYSTEM_UNIT_DIR, self.service)
+            if not self.module.check_mode:
+                writer.preflight(service_path, self.service, self.plan.text, self.plan.executables,
+                                 blame(p["settings"]), self.plan.needed_units)
             changed = any(self.provision.apply(result))
             result["unit_text"] = self.plan.text
             outcome = writer.write(os.path.join(systemd.SYSTEM_UNIT_DIR, self.service), self.service, self.plan.text,
