@@ -78,6 +78,23 @@ OWNED = {
     "WantedBy": "wanted_by",
 }
 
+# The options of a timer unit (periodic_job), for naming the option behind a refused line.
+TIMER_OPTIONS = {"OnCalendar": "on_calendar", "OnBootSec": "on_boot_sec", "OnUnitActiveSec": "on_unit_active_sec",
+                 "RandomizedDelaySec": "randomized_delay_sec", "AccuracySec": "accuracy_sec",
+                 "Persistent": "persistent", "Unit": "unit"}
+
+
+def blame(settings):
+    """``directive -> option``: the option behind a line systemd complained about."""
+    def name(directive):
+        if directive in OWNED:
+            return OWNED[directive]
+        if directive in TIMER_OPTIONS:
+            return TIMER_OPTIONS[directive]
+        return f"settings.{directive}" if directive in (settings or {}) else "hardening"
+    return name
+
+
 DEPENDENCIES = (("after", "After"), ("before", "Before"), ("wants", "Wants"), ("requires", "Requires"),
                 ("binds_to", "BindsTo"), ("part_of", "PartOf"), ("on_failure", "OnFailure"))
 

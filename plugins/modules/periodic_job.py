@@ -193,17 +193,6 @@ from ansible_collections.supervised.background.plugins.module_utils.validate imp
 HEADER = "# Managed by supervised.background.periodic_job; do not edit"
 
 
-def blame(settings):
-    def name(directive):
-        timer_options = {"OnCalendar": "on_calendar", "OnBootSec": "on_boot_sec",
-                         "OnUnitActiveSec": "on_unit_active_sec", "RandomizedDelaySec": "randomized_delay_sec",
-                         "AccuracySec": "accuracy_sec", "Persistent": "persistent", "Unit": "unit"}
-        if directive in timer_options:
-            return timer_options[directive]
-        if directive in service_spec.OWNED:
-            return service_spec.OWNED[directive]
-        return f"settings.{directive}" if directive in (settings or {}) else "hardening"
-    return name
 
 
 class PeriodicJob:
@@ -287,11 +276,11 @@ class PeriodicJob:
             service_path = os.path.join(systemd.SYSTEM_UNIT_DIR, self.service)
             if not self.module.check_mode:
                 writer.preflight(service_path, self.service, self.plan.text, self.plan.executables,
-                                 blame(p["settings"]), self.plan.needed_units)
+                                 service_spec.blame(p["settings"]), self.plan.needed_units)
             changed = any(self.provision.apply(result))
             result["unit_text"] = self.plan.text
             outcome = writer.write(os.path.join(systemd.SYSTEM_UNIT_DIR, self.service), self.service, self.plan.text,
-                                   executables=self.plan.executables, blame=blame(p["settings"]),
+                                   executables=self.plan.executables, blame=service_spec.blame(p["settings"]),
                                    needed_units=self.plan.needed_units)
             self.provision.note(outcome.diff)
             if self.plan.overrides and outcome.changed:
@@ -300,7 +289,7 @@ class PeriodicJob:
         else:
             self.check_target()
         outcome = writer.write(os.path.join(systemd.SYSTEM_UNIT_DIR, self.timer), self.timer, self.timer_text,
-                               blame=blame(p["settings"]), needed_units={self.service: "unit" if p["unit"] else "name"})
+                               blame=service_spec.blame(p["settings"]), needed_units={self.service: "unit" if p["unit"] else "name"})
         self.provision.note(outcome.diff)
         result["daemon_reloaded"] = writer.reload()
         changed = changed or writer.changed or result["daemon_reloaded"]

@@ -245,12 +245,6 @@ from ansible_collections.supervised.background.plugins.module_utils import (
 )
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
-def blame(settings):
-    def name(directive):
-        if directive in service_spec.OWNED:
-            return service_spec.OWNED[directive]
-        return f"settings.{directive}" if directive in (settings or {}) else "hardening"
-    return name
 
 
 class Worker:
@@ -317,12 +311,12 @@ class Worker:
         if not self.module.check_mode:
             # A changed unit is refused before the first change (the file that lands is verified again).
             systemd.UnitWriter(self.module, self.sd).preflight(unit_path, unit, self.plan.text, self.plan.executables,
-                                                              blame(p["settings"]), self.plan.needed_units)
+                                                              service_spec.blame(p["settings"]), self.plan.needed_units)
         changed, secrets_changed = self.provision.apply(result)
         self.touch(changed, secrets_changed)
         writer = systemd.UnitWriter(self.module, self.sd)
         outcome = writer.write(unit_path, unit, self.plan.text,
-                               executables=self.plan.executables, blame=blame(p["settings"]),
+                               executables=self.plan.executables, blame=service_spec.blame(p["settings"]),
                                needed_units=self.plan.needed_units)
         self.touch(outcome.changed)
         self.provision.note(outcome.diff)

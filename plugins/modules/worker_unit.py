@@ -127,15 +127,6 @@ from ansible_collections.supervised.background.plugins.module_utils import locki
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
 
-def blame(settings):
-    """The option behind a directive systemd complained about."""
-    def name(directive):
-        if directive in service_spec.OWNED:
-            return service_spec.OWNED[directive]
-        if directive in (settings or {}):
-            return f"settings.{directive}"
-        return "hardening"
-    return name
 
 
 class WorkerUnit:
@@ -166,7 +157,7 @@ class WorkerUnit:
                     outcome = writer.remove(path)
                 else:
                     outcome = writer.write(path, unit, plan.text, executables=plan.executables,
-                                           blame=blame(p["settings"]), needed_units=plan.needed_units)
+                                           blame=service_spec.blame(p["settings"]), needed_units=plan.needed_units)
             except (safe_file.FileError, OSError) as err:
                 self.module.fail_json(msg=str(err), **result)
             result["changed"] = outcome.changed
