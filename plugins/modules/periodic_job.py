@@ -193,8 +193,6 @@ from ansible_collections.supervised.background.plugins.module_utils.validate imp
 HEADER = "# Managed by supervised.background.periodic_job; do not edit"
 
 
-
-
 class PeriodicJob:
     """A oneshot service and its timer."""
 

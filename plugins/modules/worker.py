@@ -246,7 +246,6 @@ from ansible_collections.supervised.background.plugins.module_utils import (
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
 
-
 class Worker:
     """One worker, reconciled in one run: provision (account, files, secrets), unit, instances."""
 
@@ -310,8 +309,9 @@ class Worker:
         unit_path = os.path.join(systemd.SYSTEM_UNIT_DIR, unit)
         if not self.module.check_mode:
             # A changed unit is refused before the first change (the file that lands is verified again).
-            systemd.UnitWriter(self.module, self.sd).preflight(unit_path, unit, self.plan.text, self.plan.executables,
-                                                              service_spec.blame(p["settings"]), self.plan.needed_units)
+            systemd.UnitWriter(self.module, self.sd).preflight(
+                unit_path, unit, self.plan.text, self.plan.executables, service_spec.blame(p["settings"]),
+                self.plan.needed_units)
         changed, secrets_changed = self.provision.apply(result)
         self.touch(changed, secrets_changed)
         writer = systemd.UnitWriter(self.module, self.sd)

@@ -176,6 +176,7 @@ from ansible_collections.supervised.background.plugins.module_utils.systemd impo
     unit_prefix,
 )
 
+
 class WorkerInstances:
     """Reconcile the instances of one template (the rules: module_utils/instances.py)."""
 

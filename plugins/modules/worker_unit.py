@@ -127,8 +127,6 @@ from ansible_collections.supervised.background.plugins.module_utils import locki
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
 
-
-
 class WorkerUnit:
     """Render, verify and write one template unit."""
 
