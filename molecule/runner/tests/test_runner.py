@@ -10,7 +10,10 @@ real openfortivpn against 127.0.0.1:1.
 from __future__ import annotations
 
 import collections
+import json
+import os
 import shlex
+import subprocess
 
 import pytest
 
@@ -484,3 +487,61 @@ def test_guard_watch_applies_the_owner_rule_too(host):
         assert "not as the lease's owner" in result.stdout + result.stderr
     finally:
         host.run("rm -f /run/ci-tunnel/vpn1.lease")
+
+
+# --- one lease rule for the helper's every command and the guard ------------------------------------
+
+def test_a_pid1_lease_blocks_nothing_and_runs_nothing(host):
+    """A lease naming PID 1 is invalid everywhere: `run` and `up` take it over (the bash helpers once
+    counted PID 1 as a live owner and kept the tunnel 'in use' forever), and the guard refuses to run
+    a tunnel on it."""
+    pid1 = "printf '1 %s\\n' \"$(cut -d' ' -f22 /proc/1/stat)\" > /run/ci-tunnel/vpn1.lease"
+    try:
+        hostile_lease(host, pid1)
+        assert_start_refused(host, "names PID 1")
+        hostile_lease(host, pid1)
+        result = as_runner(host, f"ci-tunnel run vpn1 -- systemctl is-active {unit('vpn1')}")
+        assert result.rc == 0 and result.stdout.strip() == "active", result.stderr
+        assert_stopped(host, "vpn1")
+        hostile_lease(host, pid1)
+        result = as_runner(host, f"ci-tunnel up vpn1\n{TRAP.format('vpn1')}\nsystemctl is-active {unit('vpn1')}")
+        assert result.rc == 0 and result.stdout.strip() == "active", result.stderr
+        assert_stopped(host, "vpn1")
+    finally:
+        host.run("rm -f /run/ci-tunnel/vpn1.lease")
+
+
+# --- removal --------------------------------------------------------------------------------------
+
+def module(host, name, args):
+    """One of the collection's modules, ad hoc against this host; returns its result."""
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    proc = subprocess.run(
+        ["ansible", "-i", env["MOLECULE_INVENTORY_FILE"], host.backend.host, "-m", f"supervised.background.{name}",
+         "-a", json.dumps(args)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host.backend.host]
+
+
+def test_a_removed_tunnel_leaves_nothing(host):
+    program = ["/usr/bin/python3", "/usr/local/lib/ci-runner-test/fake_tunnel.py", "--ready-after", "0.3",
+               "/etc/openfortivpn/%i.conf"]
+    made = module(host, "ci_tunnel", {"name": "temp", "host": "127.0.0.1", "password": "not-a-real-secret-5",
+                                      "program": program})
+    assert made["changed"] and made["sudo_commands"], made
+    # A job holds it when it goes away: a live process of the runner owns its lease.
+    owner = run_ok(host, f"runuser -u {RUNNER} -- sh -c 'sleep 300 >/dev/null 2>&1 & echo $!'")
+    hostile_lease(host, f"printf '%s %s\\n' {owner} \"$(cut -d' ' -f22 /proc/{owner}/stat)\" > /run/ci-tunnel/temp.lease")
+    run_ok(host, f"systemctl start {unit('temp')}")
+    assert run_ok(host, f"systemctl is-active {unit('temp')}") == "active"
+    gone = module(host, "ci_tunnel", {"name": "temp", "state": "absent"})
+    host.run(f"kill {owner}; rm -f /run/ci-tunnel/temp.lease")
+    assert gone["changed"] and gone["sudo_commands"] == [], gone
+    again = module(host, "ci_tunnel", {"name": "temp", "state": "absent"})
+    assert not again["changed"], again
+    for path in ("/etc/openfortivpn/temp.conf", "/etc/systemd/system/openfortivpn@temp.service.d"):
+        assert not host.file(path).exists, path
+    listed = host.run("systemctl list-units --all --plain --no-legend 'openfortivpn@temp*' 'ci-tunnel-guard@temp*'")
+    assert listed.stdout.strip() == "", listed.stdout
+    assert host.run("pgrep -f '[f]ake_tunnel.py.*temp.conf'").rc != 0
+    # The shared pieces stay for the other tunnels.
+    assert host.file("/etc/systemd/system/openfortivpn@.service").exists
