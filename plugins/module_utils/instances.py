@@ -136,17 +136,20 @@ class Reconciler:
         self.module.fail_json(msg=msg, changed=changed, **self.done, **extra)
 
     def report(self, units, reason):
-        """Fail with ActiveState, SubState, Result, NRestarts, MainPID and the journal of each unit."""
+        """Fail with ActiveState, SubState, Result, NRestarts, MainPID and the journal of each unit.
+        A watchdog kill is named: by Result=watchdog while the unit is down, or by systemd's journal
+        line once it was restarted (Result is reset then)."""
         current = self.systemd.show(units)
         failing = {}
         for unit in units:
             info = describe(unit, current[unit])
             info["journal"] = self.systemd.journal_tail(unit, lines=10)
+            info["watchdog"] = info["result"] == "watchdog" or any("atchdog timeout" in line for line in info["journal"])
             failing[unit] = info
         summary = ", ".join(
             f"{u} ({failing[u]['active_state']}/{failing[u]['sub_state']}, result={failing[u]['result']}, "
             f"NRestarts={failing[u]['n_restarts']}, MainPID={failing[u]['main_pid']})"
-            + (" killed by its watchdog (no WATCHDOG=1 within WatchdogSec)" if failing[u]["result"] == "watchdog" else "")
+            + (" killed by its watchdog (no WATCHDOG=1 within WatchdogSec)" if failing[u]["watchdog"] else "")
             for u in units
         )
         self.fail(f"{reason}: {summary}", failing=failing)

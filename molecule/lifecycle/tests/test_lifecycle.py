@@ -224,6 +224,12 @@ echo "$(( (t1 - t0) / 1000000 )) $restarts $(systemctl show -P NRestarts $unit)"
     assert "atchdog" in journal
 
 
+def test_health_gate_names_a_watchdog_restart(host):
+    data = proof(host)
+    assert data["hangs_failed"], data
+    assert "sb-hangs@1.service" in data["hangs_msg"] and "killed by its watchdog" in data["hangs_msg"], data
+
+
 def test_never_ready_worker_fails_the_deploy_with_a_report(host):
     data = proof(host)
     assert data["neverready_failed"], data
