@@ -27,7 +27,8 @@ if os.environ.get("NEVER_READY") == "1":
     time.sleep(3600)
 notify("READY=1")
 print(f"notify-worker[{INSTANCE}] ready", flush=True)
+HANG = os.environ.get("HANG_FILE", f"/run/sb-life/hang-{INSTANCE}")
 while True:
-    if not os.path.exists(f"/run/sb-life/hang-{INSTANCE}"):
+    if not os.path.exists(HANG):
         notify("WATCHDOG=1")
     time.sleep(1)
