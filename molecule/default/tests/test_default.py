@@ -199,3 +199,12 @@ def test_security_exposure(host):
     assert m, out
     figure("systemd-analyze security exposure of the hardened worker", m.group(1))
     assert float(m.group(1)) <= 2.0, out
+
+
+def test_example_worker_speaks_sd_notify(host):
+    """Deployed as Type=notify with a watchdog: active only after its READY=1, and pinging."""
+    props = show(host, unit(1), "Type", "NotifyAccess", "WatchdogUSec", "WatchdogTimestampMonotonic",
+                 "ActiveState")
+    assert (props["Type"], props["NotifyAccess"], props["ActiveState"]) == ("notify", "main", "active"), props
+    assert props["WatchdogUSec"] in ("10s", "10000000"), props
+    assert int(props["WatchdogTimestampMonotonic"] or 0) > 0, props
