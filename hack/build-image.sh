@@ -57,7 +57,10 @@ for unit in getty.target console-getty.service systemd-firstboot.service \
 done
 printf '%s\n' "supervised-bg-$suite" >"$work/etc/hostname"
 # recipe-end
-tar -C "$work" -c . | docker import \
+# debootstrap (or a package's maintainer script) can leave /proc or /sys mounted inside the root:
+# unmount whatever is below it, and never archive those trees' contents.
+grep -o " $work/[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+tar -C "$work" --exclude=./proc/* --exclude=./sys/* --exclude=./dev/pts/* -c . | docker import \
   --change 'CMD ["/lib/systemd/systemd"]' \
   --change 'ENV container=docker' \
   --change "LABEL supervised.recipe=$recipe" \

@@ -358,4 +358,4 @@ def main(argv=None, environ=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

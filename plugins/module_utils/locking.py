@@ -39,6 +39,8 @@ LOCK_SPEC = {"lock_timeout": {"type": "raw", "default": "5min"}}
 def lock_wait(params):
     """The validated lock_timeout of a module's parameters, in seconds."""
     return timespan("lock_timeout", params["lock_timeout"], maximum=86400.0)
+
+
 _POLL = 0.05
 
 

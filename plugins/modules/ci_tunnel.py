@@ -12,7 +12,8 @@ version_added: 0.1.0
 author:
   - supervised.background maintainers (@supervised-background)
 description:
-  - Owns a tunnel a CI job starts with C(ci-tunnel run NAME -- COMMAND) or C(ci-tunnel up NAME) (see the
+  - >-
+    Owns a tunnel a CI job starts with C(ci-tunnel run NAME -- COMMAND) or C(ci-tunnel up NAME) (see the
     collection's CI runner guide): its openfortivpn configuration C(/etc/openfortivpn/NAME.conf) (written by the
     same code as M(supervised.background.openfortivpn_config): root:root 0600, secrets never shown), its drop-in
     C(openfortivpn@NAME.service.d/ci-runner.conf) (readiness timeout and program), and the exact sudo commands
@@ -25,7 +26,8 @@ description:
   - Units and drop-ins are verified with C(systemd-analyze verify) before they land; systemd is reloaded once.
   - O(state=absent) stops the tunnel if it runs and removes its configuration and drop-in; RV(sudo_commands) is
     then empty.
-  - The tunnel is not started: jobs start it. A changed configuration applies from the tunnel's next start.
+  - >-
+    The tunnel is not started: jobs start it. A changed configuration applies from the tunnel's next start.
 extends_documentation_fragment:
   - supervised.background.attributes
   - supervised.background.attributes.lock

@@ -19,7 +19,8 @@ description:
     M(supervised.background.worker_unit) and M(supervised.background.worker)), and reads it from
     C($CREDENTIALS_DIRECTORY/ID). Unlike an environment variable, it is not in C(/proc/PID/environ), not
     inherited by the service's children, and not readable by other processes of the same user.
-  - With O(encrypt=true), the file holds the output of C(systemd-creds encrypt --with-key=host) (systemd 250
+  - >-
+    With O(encrypt=true), the file holds the output of C(systemd-creds encrypt --with-key=host) (systemd 250
     and later): it can only be read on this host. The module compares by decrypting the current file, so a
     rerun with the same value changes nothing. On an older systemd the module fails with a clear message.
   - The value never appears in the output, the diff or an error message.

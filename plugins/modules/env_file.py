@@ -18,7 +18,8 @@ description:
     to the closing quote literally). A value that contains a single quote is written between double quotes,
     with a backslash before each of C(\\), C("), C($) and the backtick, the only characters systemd
     unescapes inside double quotes.
-  - Values systemd cannot carry exactly are refused before anything is written, naming the key but
+  - >-
+    Values systemd cannot carry exactly are refused before anything is written, naming the key but
     never showing the value or the character: control characters (newline, carriage return, NUL, tab,
     DEL and the C1 controls), Unicode line and paragraph separators, lone surrogates and Unicode
     noncharacters (U+FDD0-U+FDEF, U+xFFFE/U+xFFFF; systemd refuses the whole file on them and prints the

@@ -17,7 +17,8 @@ description:
     C(systemd-analyze verify) before they land, and enables and starts the timer.
   - Every O(on_calendar) expression is checked by systemd itself (C(systemd-analyze calendar)) before anything
     is written.
-  - B(No overlapping runs.) A run that is still going at the next trigger is not started a second time: the
+  - >-
+    B(No overlapping runs.) A run that is still going at the next trigger is not started a second time: the
     oneshot service is still activating, so systemd merges the trigger into the running start; the next run
     starts at the first trigger after it ends (with O(on_unit_active_sec), that much after the running one
     started). O(runtime_max_sec) bounds a run (C(TimeoutStartSec=) of the oneshot service); when it ends, what is

@@ -12,7 +12,8 @@ version_added: 0.1.0
 author:
   - supervised.background maintainers (@supervised-background)
 description:
-  - Does, in one module execution, what M(supervised.background.worker_unit),
+  - >-
+    Does, in one module execution, what M(supervised.background.worker_unit),
     M(supervised.background.env_file), M(supervised.background.credential) and
     M(supervised.background.worker_instances) do one by one, with the same rules (the same module_utils):
     a system group and user with no login shell and no home, a working directory the worker can read but

@@ -20,7 +20,8 @@ description:
     and watches them for O(settle_sec) seconds. An instance that is not active, restarted or changed its
     main PID in that time fails the task with its state and the last lines of its journal; one that its
     watchdog killed (C(Result=watchdog)) is reported as such.
-  - A C(Type=notify) worker is started only when it has sent C(READY=1): C(systemctl start) waits for
+  - >-
+    A C(Type=notify) worker is started only when it has sent C(READY=1): C(systemctl start) waits for
     it (bounded by the unit's C(TimeoutStartSec)), and one that never gets ready fails the task.
   - The whole reconcile holds the template's lock, so two runs at once (say C(count=5) and C(count=2))
     end in exactly one run's wanted state, never a mix of both.

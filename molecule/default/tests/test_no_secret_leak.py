@@ -167,8 +167,8 @@ def needles(named, size=4):
             window = value[i:i + size]
             if label != "key_secret" and not any(ch in RUNIC for ch in window):
                 continue
-            for form in {window, json.dumps(window)[1:-1], json.dumps(window, ensure_ascii=False)[1:-1],
-                         repr(window)[1:-1]}:
+            for form in (window, json.dumps(window)[1:-1], json.dumps(window, ensure_ascii=False)[1:-1],
+                         repr(window)[1:-1]):
                 out.append((f"{label}[{i}]", form))
     return out
 

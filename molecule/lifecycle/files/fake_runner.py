@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """A stand-in for gitlab-runner: on SIGQUIT it stops taking jobs and exits when the running job
 (/run/sb-runner/job holds its end time) has finished; on SIGTERM it exits at once, killing it."""
 import os

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """A Type=notify worker: READY=1 after a start-up delay, then WATCHDOG=1 pings every second,
 until /run/sb-life/hang-INSTANCE exists (a deadlock with the process still alive)."""
 import os

@@ -150,7 +150,7 @@ FINISH_CASES = [
     ("exit 3", props(ExecMainStatus="3"), {}, {"exit_code": "exited", "exit_status": 3}),
     ("kill -9 $$", props(ExecMainCode="2", ExecMainStatus="9"), {}, {"exit_code": "killed", "exit_status": 9}),
     ("RuntimeMaxSec: main still runs", props(MainPID="7", Result="timeout", ExecMainCode="0",
-                                              ExecMainExitTimestampMonotonic="0"), {},
+                                             ExecMainExitTimestampMonotonic="0"), {},
      {"stopped": True, "service_result": "timeout", "exit_code": None, "exit_status": None,
       "duration_sec": 4.0, "leftover_count": 1}),
     ("systemctl stop", props(MainPID="8", ExecMainCode="0", ExecMainExitTimestampMonotonic="0"), {},

@@ -84,7 +84,7 @@ def test_lock_dir_and_file_are_root_only_and_record_is_cleared(lock_dir):
 
 def test_timeout_names_object_and_holder(lock_dir, holder):
     proc = holder("unit", "w@.service", record={"pid": 4242, "module": "supervised.background.worker",
-                                                 "since": time.time() - 7})
+                                                "since": time.time() - 7})
     start = time.monotonic()
     with pytest.raises(Failed) as err:
         with locking.host_lock(FakeModule(), ("unit", "w@.service"), timeout=0.3, directory=lock_dir):

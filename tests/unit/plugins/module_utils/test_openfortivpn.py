@@ -132,7 +132,7 @@ def _looks_like_a_shown_line(secret):
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(old=HAND_SECRET, new=MODULE_SECRET, otp=MODULE_SECRET, slots=st.lists(st.sampled_from(SLOTS), min_size=1,
-                                                                              max_size=6))
+                                                                             max_size=6))
 @example(old="hunter2secret", new="p@ss=#word'\"$x", otp="123456", slots=["{s} = 1", "# {s}"])
 @example(old="et-leak", new="pw\u00e9\u00e9\u00e9\u00e9", otp="0000", slots=["host = vpn.example.com\u2028{s}"])
 def test_no_secret_fragment_in_a_redacted_diff(old, new, otp, slots):

@@ -298,7 +298,7 @@ def test_file_in_a_directory_with_a_default_acl_inherits_no_entries(tmp_path):
     subprocess.run(["setfacl", "-d", "-m", "u:65534:rwx", str(shared)], check=True)
     write(shared / "f", b"secret")
     assert "user:nobody" not in subprocess.run(["getfacl", "-p", str(shared / "f")], capture_output=True,
-                                                text=True, check=True).stdout
+                                               text=True, check=True).stdout
     assert "system.posix_acl_access" not in os.listxattr(shared / "f")
     # A secret's directory refuses such a directory outright.
     with pytest.raises(safe_file.FileError, match="default ACL"):

@@ -46,7 +46,7 @@ SECRET = "s3cr3t-'$HOME'-\"x\""
 
 
 def _blob(*things):
-    return json.dumps([t for t in things], default=str)
+    return json.dumps(list(things), default=str)
 
 
 def test_env_file_written_root_only_and_read_back(tmp_path):

@@ -223,8 +223,6 @@ def test_run_argv_takes_every_argument_literally():
 UNIT = "[Unit]\nDescription=probe %i\n\n[Service]\nExecStart=/bin/sleep infinity\n"
 
 
-
-
 @pytest.fixture
 def unit_dir(tmp_path, monkeypatch):
     d = tmp_path / "units"

@@ -19,7 +19,6 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 SECRET = "s3cr3t-'$HOME'-\"x\""
 
 
-
 def parse(text):
     return env_rules.parse_file(text)
 

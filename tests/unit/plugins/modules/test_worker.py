@@ -149,7 +149,7 @@ def no_secret(result, *secrets):
 
 
 def actions():
-    return [c for c in FakeSystemd.calls]
+    return list(FakeSystemd.calls)
 
 
 def test_first_run_writes_everything_once(run_module, host):

@@ -265,7 +265,7 @@ def test_failure_report_holds_no_environment(run_module, fake, monkeypatch):
     assert set(res["failing"]["w@1.service"]) == {
         "unit", "instance", "load_state", "active_state", "sub_state", "result", "main_pid", "n_restarts",
         "exec_main_status", "enabled", "unit_file_state", "active_since", "memory_bytes", "tasks", "invocation_id",
-        "journal"}
+        "journal", "watchdog"}
     assert not [p for p in INSTANCE_PROPERTIES if "Environment" in p]
 
 

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Stand-in for /usr/bin/sudo in test_ci_tunnel.py (the test writes it out with a "#!/bin/sh" line).
 # It lives in RIG/tools/; it records its argv in RIG/state/log and emulates the two sudo rules:
 #   sudo -n -l SYSTEMCTL start UNIT   exit 0 when RIG/state/configured exists, else 1

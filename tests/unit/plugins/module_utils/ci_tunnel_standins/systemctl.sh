@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Stand-in for /usr/bin/systemctl in test_ci_tunnel.py (the test writes it out with a "#!/bin/sh"
 # line to RIG/tools/systemctl). It records its argv in RIG/state/log and emulates the units:
 #   show -P PROP UNIT   RIG/state/UNIT/PROP, else RIG/defaults/PROP
