@@ -48,5 +48,7 @@ def test_reboot_brings_back_every_enabled_instance(host):
     for unit in units:
         assert now[unit]["InvocationID"] != before[unit]["InvocationID"]
         assert now[unit]["NRestarts"] == "0"
-    # A one-off job is a transient unit: it does not come back after a reboot.
+    # A one-off job is a transient unit: it does not come back after a reboot, nor does its record
+    # (in /run); its output stays in the journal.
     assert host.run("systemctl show -p LoadState --value sbj-outlive.service").stdout.strip() == "not-found"
+    assert host.run("ls /run/supervised-background/jobs/sbj-outlive.service.json").rc != 0

@@ -219,6 +219,9 @@ BAD_INPUT = [
      "only SIGKILL"),
     ("TimeoutStopSec=infinity", job(properties={"TimeoutStopSec": "infinity"}), "properties.TimeoutStopSec",
      "never be killed"),
+    ("TimeoutStopSec shorter than the helper", job(properties={"TimeoutStopSec": "200ms"}),
+     "properties.TimeoutStopSec", "at least 5s"),
+    ("TimeoutStopSec of 4 s", job(properties={"TimeoutStopSec": 4}), "properties.TimeoutStopSec", "at least 5s"),
     ("bad RuntimeMaxSec", job(properties={"RuntimeMaxSec": "soon"}), "properties.RuntimeMaxSec", "time span"),
     ("negative TimeoutStopSec", job(properties={"TimeoutStopSec": -5}), "properties.TimeoutStopSec", "not a time span"),
     ("Nice out of range", job(properties={"Nice": 30}), "properties.Nice", "-20 to 19"),
@@ -437,7 +440,7 @@ RECORD_FACTS = [
     ("systemctl stop", record(stopped=True, found=[SLEEP]),
      {"state": "stopped", "result": None, "running": False, "leftovers": [SLEEP]}),
     ("an older record with systemd's words", {"unit": "job.service", "exit_code": "killed", "exit_status": "KILL",
-                                             "service_result": "success", "invocation_id": A},
+                                              "service_result": "success", "invocation_id": A},
      {"result": "signal", "exit_status": 9, "leftover_count": 0, "leftovers": []}),
 ]
 
