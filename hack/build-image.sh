@@ -19,6 +19,11 @@ case "$suite" in
 esac
 recipe=$(printf '%s\n' "$suite" "$packages" "$(sed -n '/^# recipe-start/,/^# recipe-end/p' "$0")" | sha256sum | cut -c1-16)
 
+# One build of a suite at a time (two make targets started together would delete each other's root).
+mkdir -p "$root/.build"
+exec 9>"$root/.build/image-$suite.lock"
+flock 9
+
 have=$(docker image inspect -f '{{ index .Config.Labels "supervised.recipe" }}' "$tag" 2>/dev/null || true)
 if [ "$have" = "$recipe" ]; then
   echo "build-image: $tag is up to date"
