@@ -24,7 +24,7 @@ DISTRO ?= bookworm
 # The worker scenario runs again on these (Debian 13: systemd 257, cgroup v1 taint).
 EXTRA_DISTROS ?= trixie
 
-.PHONY: help test deps engine images unit sanity lint galaxy molecule scenario demo demo-clean bench clean changelog
+.PHONY: help test deps engine images unit sanity lint galaxy molecule scenario demo demo-clean bench clean changelog docs
 
 help:
 	@sed -n '1,5p' Makefile
@@ -59,6 +59,11 @@ sanity: deps
 
 lint: deps
 	$(BIN)/ansible-lint --profile production
+	hack/docsite.sh check
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+
+docs: deps
+	hack/docsite.sh write
 
 galaxy: deps
 	@rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
