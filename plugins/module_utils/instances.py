@@ -128,6 +128,7 @@ class Reconciler:
         self.module = module
         self.params = params
         self.systemd = systemd
+        self.began = time.time()
         self.done = {"started": [], "stopped": [], "pruned": [], "restarted": [], "enabled_units": [],
                      "disabled_units": []}
 
@@ -137,14 +138,15 @@ class Reconciler:
 
     def report(self, units, reason):
         """Fail with ActiveState, SubState, Result, NRestarts, MainPID and the journal of each unit.
-        A watchdog kill is named: by Result=watchdog while the unit is down, or by systemd's journal
-        line once it was restarted (Result is reset then)."""
+        A watchdog kill is named: by Result=watchdog while the unit is down, or, once it was
+        restarted (Result is reset then), by the UNIT_RESULT=watchdog systemd logged since this run
+        began."""
         current = self.systemd.show(units)
         failing = {}
         for unit in units:
             info = describe(unit, current[unit])
             info["journal"] = self.systemd.journal_tail(unit, lines=10)
-            info["watchdog"] = info["result"] == "watchdog" or any("atchdog timeout" in line for line in info["journal"])
+            info["watchdog"] = info["result"] == "watchdog" or "watchdog" in self.systemd.failure_results(unit, self.began)
             failing[unit] = info
         summary = ", ".join(
             f"{u} ({failing[u]['active_state']}/{failing[u]['sub_state']}, result={failing[u]['result']}, "

@@ -13,6 +13,7 @@ start/stop/enable calls. Modules never build a systemctl command line themselves
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ from ansible_collections.supervised.background.plugins.module_utils import safe_
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError, single_line
 
 SYSTEM_UNIT_DIR = "/etc/systemd/system"
+# SD_MESSAGE_UNIT_FAILURE_RESULT: PID 1's "Failed with result" entry, which carries UNIT_RESULT=.
+FAILURE_RESULT_ID = "d9b373ed55a64feb8242e02dbe79a49c"
 
 # What the collection reports for an instance; ``show()`` takes any list.
 INSTANCE_PROPERTIES = (
@@ -301,6 +304,31 @@ class Systemd:
             args += ["-u", unit]
         rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
         return out.splitlines() if rc == 0 else []
+
+    def failure_results(self, unit, since=None):
+        """The results of ``unit``'s failed runs since ``since`` (epoch seconds), oldest first.
+
+        Read from the UNIT_RESULT= field of the entries PID 1 logs when a unit fails (message id
+        FAILURE_RESULT_ID, "Failed with result ..."): a structured field, the same from systemd 243
+        to 257, never the message's wording. It survives a restart, which resets Result=.
+        """
+        journalctl = self.module.get_bin_path("journalctl")
+        if not journalctl:
+            return []
+        args = [journalctl, "--no-pager", "-q", "-o", "json", "--output-fields=UNIT_RESULT", "_PID=1",
+                f"UNIT={unit}", f"MESSAGE_ID={FAILURE_RESULT_ID}"]
+        if since is not None:
+            args.append(f"--since=@{since:.6f}")
+        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
+        results = []
+        for line in out.splitlines() if rc == 0 else []:
+            try:
+                value = json.loads(line).get("UNIT_RESULT")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(value, str):
+                results.append(value)
+        return results
 
     def calendar(self, field, expression):
         """Let systemd itself validate an OnCalendar= expression; returns its normalized form."""

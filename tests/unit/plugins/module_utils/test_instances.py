@@ -140,6 +140,12 @@ class FakeSystemd:
     def journal_tail(self, unit, lines=10, **kw):
         return [f"{unit}: last words"]
 
+    # UNIT_RESULT= values systemd logged per unit (what failure_results reads from the journal).
+    logged_results = {}
+
+    def failure_results(self, unit, since=None):
+        return list(self.logged_results.get(unit, []))
+
     def _act(self, verb, units, active=None, enabled=None):
         if units:
             self.calls.append((verb, list(units)))
@@ -254,6 +260,31 @@ def test_watchdog_kill_is_named():
     sd.after_start["w@1.service"] = {"ActiveState": "failed", "Result": "watchdog"}
     with pytest.raises(Failed, match="killed by its watchdog"):
         reconcile(sd, ["1"])
+
+
+def test_watchdog_kill_is_named_after_the_restart(monkeypatch):
+    # Restart= brought it back (Result is success again); systemd's UNIT_RESULT=watchdog entry names it.
+    sd = FakeSystemd({})
+    real_show = sd.show
+    shows = {"n": 0}
+
+    def show(units, properties=None):
+        shows["n"] += 1
+        if shows["n"] == 3:
+            sd.state["w@1.service"].update(MainPID="77", NRestarts="1")
+        return real_show(units, properties)
+
+    monkeypatch.setattr(sd, "show", show)
+    sd.logged_results = {"w@1.service": ["watchdog"]}
+    with pytest.raises(Failed, match="NRestarts=1, MainPID=77\\) killed by its watchdog"):
+        reconcile(sd, ["1"], settle=5.0)
+    # A unit whose failures were for other reasons is not called a watchdog kill.
+    sd2 = FakeSystemd({})
+    sd2.after_start["w@1.service"] = {"ActiveState": "failed", "Result": "exit-code"}
+    sd2.logged_results = {"w@1.service": ["exit-code", "timeout"]}
+    with pytest.raises(Failed) as err:
+        reconcile(sd2, ["1"])
+    assert "watchdog" not in err.value.args[0]
 
 
 def test_missing_template():

@@ -211,6 +211,26 @@ def test_journal_tail_arguments():
     assert sd.journal_tail("j.service") == []
 
 
+def test_failure_results_read_the_structured_field_only():
+    lines = "\n".join([
+        '{"UNIT_RESULT": "exit-code", "__CURSOR": "s=1"}',
+        'not json',
+        '["a list"]',
+        '{"__CURSOR": "s=2"}',
+        '{"UNIT_RESULT": "watchdog", "MESSAGE": "Watchdog timeout (limit 3s)!"}',
+    ])
+    module = FakeModule({"--no-pager": (0, lines, "")})
+    sd = systemd.Systemd(module)
+    assert sd.failure_results("w@1.service", since=7.25) == ["exit-code", "watchdog"]
+    args = module.calls[-1]
+    assert "_PID=1" in args and "UNIT=w@1.service" in args and args[-1] == "--since=@7.250000"
+    assert "MESSAGE_ID=" + systemd.FAILURE_RESULT_ID in args and "json" in args
+    module.answers["--no-pager"] = (1, "", "no journal")
+    assert sd.failure_results("w@1.service") == []
+    module.bins["journalctl"] = None
+    assert sd.failure_results("w@1.service") == []
+
+
 def test_run_argv_takes_every_argument_literally():
     argv = systemd.run_argv("/usr/bin/systemd-run", "job.service", ["/bin/echo", "$HOME", "${X}", "a b", "$$"],
                             properties=[("RuntimeMaxSec", "5s")])

@@ -58,6 +58,12 @@ class FakeSystemd(systemd.Systemd):
     def journal_tail(self, unit, lines=10, **kw):
         return [f"{unit}: journal line"]
 
+    # UNIT_RESULT= values systemd logged per unit (what failure_results reads from the journal).
+    logged_results = {}
+
+    def failure_results(self, unit, since=None):
+        return list(self.logged_results.get(unit, []))
+
     def _act(self, verb, units, active=None, enabled=None):
         if units:
             self.calls.append((verb, list(units)))

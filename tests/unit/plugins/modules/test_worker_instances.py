@@ -103,6 +103,12 @@ class FakeSystemd:
     def journal_tail(self, unit, lines=10, invocation=None, **kw):
         return [f"{unit}: log line"]
 
+    # UNIT_RESULT= values systemd logged per unit (what failure_results reads from the journal).
+    logged_results = {}
+
+    def failure_results(self, unit, since=None):
+        return list(self.logged_results.get(unit, []))
+
     def _act(self, verb, units, active=None, enabled=None):
         if units:
             self.calls.append((verb, list(units)))
