@@ -65,7 +65,9 @@ options:
     description: C(OnBootSec=), a time span after boot.
     type: raw
   on_unit_active_sec:
-    description: C(OnUnitActiveSec=), a time span after the last start of the job (a job every N minutes).
+    description:
+      - C(OnUnitActiveSec=), a time span after the last start of the job (a job every N minutes).
+      - Needs O(on_boot_sec) or O(on_calendar) too, for the first run (systemd never fires it for a job that has not run yet).
     type: raw
   randomized_delay_sec:
     description: C(RandomizedDelaySec=), a random delay added to each trigger (spreads a fleet's load).
@@ -234,6 +236,9 @@ class PeriodicJob:
                 triggers.append((directive, validate.unit_timespan(option, p[option], minimum=0.001)))
         if not triggers:
             raise InputError("on_calendar: give on_calendar, or on_boot_sec/on_unit_active_sec (a timer needs a trigger)")
+        if [d for d, _v in triggers] == ["OnUnitActiveSec"]:
+            raise InputError("on_unit_active_sec: needs on_boot_sec or on_calendar too: systemd counts it from the job's "
+                             "last start, so a job that has never run would never be started")
         if p["persistent"] and not self.calendar:
             raise InputError("persistent: only applies to on_calendar triggers")
         timer = list(triggers)

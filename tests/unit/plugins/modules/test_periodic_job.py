@@ -340,6 +340,38 @@ def test_unit_option_triggers_an_existing_service(run_module, host):
     assert not (host["own"] / "pj.env").exists() and host["accounts"] == []
 
 
+def test_unit_option_rerun_is_quiet_and_absent_leaves_the_service(run_module, host):
+    FakeSystemd.state["backup.service"] = {"LoadState": "loaded", "ActiveState": "inactive"}
+    (host["units"] / "backup.service").write_text("[Service]\nExecStart=/bin/true\n")
+    params = {"name": "pj", "unit": "backup.service", "on_calendar": ["daily"]}
+    run_module(periodic_job.main, params)
+    FakeSystemd.calls.clear()
+    again = run_module(periodic_job.main, params)
+    assert again["changed"] is False and changes() == [], again
+    FakeSystemd.state["backup.service"]["ActiveState"] = "activating"
+    res = run_module(periodic_job.main, dict(params, state="absent"))
+    assert res["changed"] is True and res["removed"] == [str(host["units"] / "pj.timer")], res
+    assert (host["units"] / "backup.service").exists() and not (host["units"] / "pj.timer").exists()
+    assert ("stop", ["backup.service"]) not in changes()  # not this module's service: a run of it goes on
+    assert ("reset-failed", ["pj.timer"]) in changes()
+
+
+def test_unit_option_for_a_missing_service_is_a_warning_in_check_mode(run_module, host, snapshot_tree):
+    before = snapshot_tree(host["root"])
+    res = run_module(periodic_job.main, {"name": "pj", "unit": "backup.service", "on_calendar": ["daily"]},
+                     check_mode=True)
+    assert res["changed"] is True and res.get("failed") is not True, res
+    assert any("check mode: unit: backup.service is not installed" in w for w in ansible_warnings.get_warning_messages())
+    assert snapshot_tree(host["root"]) == before and changes() == []
+
+
+def test_weakened_hardening_is_reported(run_module, host):
+    res = run_module(periodic_job.main, args(host, settings={"MemoryDenyWriteExecute": False, "LimitNOFILE": 4096}))
+    assert res["hardening_overrides"] == ["MemoryDenyWriteExecute=no"], res
+    assert "MemoryDenyWriteExecute=no" in res["unit_text"].splitlines()
+    assert any("weaken" in w and "MemoryDenyWriteExecute=no" in w for w in ansible_warnings.get_warning_messages())
+
+
 def test_unit_option_for_a_missing_service_is_refused(run_module, host, snapshot_tree):
     before = snapshot_tree(host["root"])
     res = run_module(periodic_job.main, {"name": "pj", "unit": "backup.service", "on_calendar": ["daily"]})
@@ -512,6 +544,8 @@ BAD = [
     ("calendar with newline", {"on_calendar": ["daily\nOnCalendar=minutely"]}, "on_calendar[0]", SINGLE),
     ("calendar trailing space", {"on_calendar": ["daily "]}, "on_calendar[0]", ["must not start or end with whitespace"]),
     ("no trigger at all", {"on_calendar": []}, "on_calendar", ["a timer needs a trigger"]),
+    ("on_unit_active_sec alone never fires", {"on_calendar": [], "on_unit_active_sec": "5min"}, "on_unit_active_sec",
+     ["needs on_boot_sec or on_calendar", "never be started"]),
     ("persistent without on_calendar", {"on_calendar": [], "on_boot_sec": "1min", "persistent": True}, "persistent",
      ["only applies to on_calendar"]),
     ("unit and exec_start", {"unit": "backup.service"}, "unit", ["either unit", "or exec_start, not both"]),

@@ -1,0 +1,231 @@
+"""periodic_job_info: systemctl show / journalctl output into facts; only reads; input checks.
+
+systemctl and journalctl are faked at ``run_command`` (FakeHost answers ``show`` from a dict in
+systemctl's own format - ``KEY=value`` lines, one empty line between units - and ``journalctl`` from a
+list), so the module's own parsing runs. What a real systemd reports after a real run is proven in
+Molecule.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from ansible.module_utils import basic
+from ansible_collections.supervised.background.plugins.modules import periodic_job_info
+
+TIMER = {
+    "Id": "nightly-export.timer", "LoadState": "loaded", "ActiveState": "active", "SubState": "waiting",
+    "UnitFileState": "enabled", "Result": "success", "LastTriggerUSec": "Sat 2026-12-05 02:30:04 UTC",
+    "NextElapseUSecRealtime": "Sun 2026-12-06 02:30:00 UTC", "NextElapseUSecMonotonic": "infinity",
+    "Unit": "nightly-export.service",
+}
+# The last run started an hour ago: its start on systemd's monotonic clock, and the same moment in wall time.
+STARTED_MONOTONIC = int((time.monotonic() - 3600) * 1e6)
+STARTED_WALL = time.time() - 3600
+FAILED_RUN = {
+    "Id": "nightly-export.service", "LoadState": "loaded", "ActiveState": "failed", "SubState": "failed",
+    "Result": "exit-code", "ExecMainStatus": "3", "ExecMainCode": "1",
+    "ExecMainStartTimestamp": "Sat 2026-12-05 02:30:04 UTC", "ExecMainExitTimestamp": "Sat 2026-12-05 02:31:10 UTC",
+    "ExecMainStartTimestampMonotonic": str(STARTED_MONOTONIC), "InvocationID": "5c1f0a4e0d5b4b8f9c2e7d6a1b3c4d5e",
+    "NRestarts": "0",
+}
+# What systemctl shows for a unit it has no file for.
+NOT_FOUND_TIMER = {
+    "Id": "gone.timer", "LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead", "UnitFileState": "",
+    "Result": "success", "LastTriggerUSec": "n/a", "NextElapseUSecRealtime": "n/a",
+    "NextElapseUSecMonotonic": "infinity", "Unit": "",
+}
+NOT_FOUND_SERVICE = {
+    "Id": "gone.service", "LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead",
+    "Result": "success", "ExecMainStatus": "0", "ExecMainCode": "0", "ExecMainStartTimestamp": "",
+    "ExecMainExitTimestamp": "", "ExecMainStartTimestampMonotonic": "0", "InvocationID": "", "NRestarts": "0",
+}
+OUTPUT = ["exporting 1204 rows", "upload failed: 503 Service Unavailable", "giving up after 3 attempts"]
+
+
+class FakeHost:
+    """run_command of systemctl and journalctl; anything else (or a changing verb) fails the test."""
+
+    def __init__(self, units, journal=None):
+        self.units = units
+        self.journal = journal if journal is not None else {}
+        self.calls = []
+
+    def __call__(self, args, **kwargs):
+        args = list(args)
+        self.calls.append(args)
+        if args[0] == "/usr/bin/systemctl" and args[1] == "show":
+            wanted = args[args.index("-p") + 1].split(",")
+            names = args[args.index("--") + 1:]
+            blocks = []
+            for name in names:
+                props = self.units.get(name, NOT_FOUND_SERVICE if name.endswith(".service") else NOT_FOUND_TIMER)
+                blocks.append("".join(f"{k}={props.get(k, '')}\n" for k in wanted))
+            return 0, "\n".join(blocks), ""
+        if args[0] == "/usr/bin/journalctl":
+            if "--sync" in args:
+                return 0, "", ""
+            unit = next(a.split("=", 1)[1] for a in args if a.startswith("_SYSTEMD_UNIT="))
+            count = int(args[args.index("-n") + 1])
+            lines = self.journal.get(unit, [])[-count:]
+            return 0, "".join(f"{line}\n" for line in lines), ""
+        raise AssertionError(f"periodic_job_info must only read: {args}")
+
+    def verbs(self):
+        return [c[1] if c[0].endswith("systemctl") else "journalctl" for c in self.calls]
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    host = FakeHost({"nightly-export.timer": TIMER, "nightly-export.service": FAILED_RUN},
+                    {"nightly-export.service": OUTPUT})
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", host.__call__)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, name, required=False, opt_dirs=None: f"/usr/bin/{name}")
+    return host
+
+
+def test_last_run_of_a_failed_job(run_module, fake):
+    res = run_module(periodic_job_info.main, {"names": ["nightly-export"]})
+    assert res["changed"] is False and res.get("failed") is not True, res
+    assert res["jobs"] == [{
+        "timer": "nightly-export.timer", "service": "nightly-export.service", "active": True, "enabled": True,
+        "last_trigger": "Sat 2026-12-05 02:30:04 UTC", "next_elapse": "Sun 2026-12-06 02:30:00 UTC",
+        "running": False, "last_result": "exit-code", "last_exit_status": 3, "last_exit_code": "exited",
+        "last_started": "Sat 2026-12-05 02:30:04 UTC", "last_finished": "Sat 2026-12-05 02:31:10 UTC",
+        "invocation_id": "5c1f0a4e0d5b4b8f9c2e7d6a1b3c4d5e", "output_lines": OUTPUT,
+    }]
+
+
+def test_reads_the_properties_it_reports(run_module, fake):
+    run_module(periodic_job_info.main, {"names": ["nightly-export"]})
+    shows = [c for c in fake.calls if c[1:2] == ["show"]]
+    assert [c[c.index("--") + 1:] for c in shows] == [["nightly-export.timer"], ["nightly-export.service"]]
+    timer_props = shows[0][shows[0].index("-p") + 1].split(",")
+    service_props = shows[1][shows[1].index("-p") + 1].split(",")
+    for prop in ("LastTriggerUSec", "NextElapseUSecRealtime", "UnitFileState", "ActiveState", "Unit"):
+        assert prop in timer_props, prop
+    for prop in ("Result", "ExecMainStatus", "ExecMainCode", "ExecMainStartTimestamp", "ExecMainExitTimestamp",
+                 "ExecMainStartTimestampMonotonic", "InvocationID"):
+        assert prop in service_props, prop
+
+
+def test_output_lines_are_the_runs_own_since_it_started(run_module, fake):
+    res = run_module(periodic_job_info.main, {"names": ["nightly-export"], "output_lines": 2})
+    assert res["jobs"][0]["output_lines"] == OUTPUT[-2:]
+    journal = [c for c in fake.calls if c[0].endswith("journalctl")]
+    assert journal[0] == ["/usr/bin/journalctl", "--sync"]
+    query = journal[1]
+    assert query[query.index("-n") + 1] == "2" and "_SYSTEMD_UNIT=nightly-export.service" in query
+    since = float(next(a for a in query if a.startswith("--since=@"))[len("--since=@"):])
+    assert abs(since - STARTED_WALL) < 2  # the run's start in wall-clock time, not "an hour before now"
+
+
+def test_no_output_lines_asked_no_journal(run_module, fake):
+    res = run_module(periodic_job_info.main, {"names": ["nightly-export"], "output_lines": 0})
+    assert res["jobs"][0]["output_lines"] == [] and "journalctl" not in fake.verbs()
+
+
+def test_running_job_and_a_killed_last_run(run_module, fake):
+    fake.units["nightly-export.service"] = dict(FAILED_RUN, ActiveState="activating", SubState="start",
+                                                Result="timeout", ExecMainStatus="9", ExecMainCode="2")
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export.timer"]})["jobs"][0]
+    assert job["running"] is True and job["last_result"] == "timeout"
+    assert (job["last_exit_status"], job["last_exit_code"]) == (9, "killed")
+
+
+def test_dumped_core(run_module, fake):
+    fake.units["nightly-export.service"] = dict(FAILED_RUN, Result="core-dump", ExecMainStatus="11", ExecMainCode="3")
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert (job["last_result"], job["last_exit_status"], job["last_exit_code"]) == ("core-dump", 11, "dumped")
+
+
+def test_never_ran_and_stopped(run_module, fake):
+    fake.units["nightly-export.timer"] = dict(TIMER, ActiveState="inactive", SubState="dead", UnitFileState="disabled",
+                                              LastTriggerUSec="n/a", NextElapseUSecRealtime="n/a")
+    fake.units["nightly-export.service"] = dict(NOT_FOUND_SERVICE, Id="nightly-export.service", LoadState="loaded")
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["active"] is False and job["enabled"] is False
+    assert job["last_trigger"] is None and job["next_elapse"] is None
+    assert job["last_result"] is None and job["last_exit_status"] is None and job["last_exit_code"] is None
+    assert job["last_started"] is None and job["last_finished"] is None and job["output_lines"] == []
+    assert "journalctl" not in fake.verbs()
+
+
+def test_timer_of_another_service(run_module, fake):
+    fake.units["backup.timer"] = dict(TIMER, Id="backup.timer", Unit="db-dump.service")
+    fake.units["db-dump.service"] = dict(FAILED_RUN, Id="db-dump.service", Result="success", ExecMainStatus="0")
+    fake.journal["db-dump.service"] = ["dumped"]
+    job = run_module(periodic_job_info.main, {"names": ["backup"]})["jobs"][0]
+    assert job["timer"] == "backup.timer" and job["service"] == "db-dump.service"
+    assert job["last_result"] == "success" and job["last_exit_status"] == 0 and job["output_lines"] == ["dumped"]
+
+
+def test_several_names_in_order_without_duplicates(run_module, fake):
+    fake.units["backup.timer"] = dict(TIMER, Id="backup.timer", Unit="backup.service")
+    fake.units["backup.service"] = dict(FAILED_RUN, Id="backup.service", Result="success", ExecMainStatus="0")
+    res = run_module(periodic_job_info.main, {"names": ["nightly-export", "backup", "nightly-export.timer"]})
+    assert [j["timer"] for j in res["jobs"]] == ["nightly-export.timer", "backup.timer"]
+    shows = [c for c in fake.calls if c[1:2] == ["show"]]
+    assert len(shows) == 2  # one call for the timers, one for their services
+    assert shows[0][shows[0].index("--") + 1:] == ["nightly-export.timer", "backup.timer"]
+
+
+def test_a_timer_that_does_not_exist(run_module, fake):
+    res = run_module(periodic_job_info.main, {"names": ["gone"]})
+    assert res.get("failed") is not True and res["changed"] is False, res
+    (job,) = res["jobs"]
+    assert job["timer"] == "gone.timer" and job["service"] == "gone.service"
+    assert job["active"] is False and job["enabled"] is False and job["running"] is False
+    assert job["last_trigger"] is None and job["next_elapse"] is None and job["last_result"] is None
+    assert job["last_exit_status"] is None and job["invocation_id"] is None and job["output_lines"] == []
+    assert "journalctl" not in fake.verbs()
+
+
+def test_check_mode_is_the_same_read(run_module, fake):
+    res = run_module(periodic_job_info.main, {"names": ["nightly-export"]}, check_mode=True)
+    assert res["jobs"][0]["last_result"] == "exit-code" and res["changed"] is False
+    assert set(fake.verbs()) == {"show", "journalctl"}
+
+
+def test_systemctl_failure_is_reported(run_module, fake, monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                        lambda self, args, **kw: (1, "", "Failed to connect to bus: No such file or directory"))
+    res = run_module(periodic_job_info.main, {"names": ["nightly-export"]})
+    assert res.get("failed") is True and "Failed to connect to bus" in res["msg"], res
+
+
+def test_short_show_output_is_an_error_not_a_guess(run_module, fake, monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kw: (0, "Id=a.timer\n", ""))
+    res = run_module(periodic_job_info.main, {"names": ["a", "b"]})
+    assert res.get("failed") is True and "returned 1 blocks for 2 units" in res["msg"], res
+
+
+BAD = [
+    ("trailing newline", {"names": ["nightly-export\n"]}, "names[0]", ["must be a single line of text"]),
+    ("trailing newline on a timer", {"names": ["nightly-export.timer\n"]}, "names[0]", ["must be a single line"]),
+    ("newline inside", {"names": ["a\nb"]}, "names[0]", ["must be a single line"]),
+    ("slash", {"names": ["../nightly-export"]}, "names[0]", ["must not contain '/'"]),
+    ("slash in a timer", {"names": ["x/y.timer"]}, "names[0]", ["must not contain '/'"]),
+    ("at sign", {"names": ["ok", "job@1"]}, "names[1]", ["must not contain '@'"]),
+    ("template timer", {"names": ["job@.timer"]}, "names[0]", ["is a template"]),
+    ("dot-dot", {"names": [".."]}, "names[0]", ["may only use letters, digits"]),
+    ("space", {"names": ["nightly export"]}, "names[0]", ["may only use letters, digits"]),
+    ("empty", {"names": [""]}, "names[0]", ["must not be empty"]),
+    ("service suffix", {"names": ["nightly-export.service"]}, "names[0]", ["without the unit suffix"]),
+    ("too long", {"names": ["n" * 183]}, "names[0]", ["is too long"]),
+    ("timer too long", {"names": ["n" * 250 + ".timer"]}, "names[0]", ["is too long"]),
+    ("output_lines negative", {"names": ["ok"], "output_lines": -1}, "output_lines", ["from 0 to 1000"]),
+    ("output_lines too many", {"names": ["ok"], "output_lines": 1001}, "output_lines", ["from 0 to 1000"]),
+]
+
+
+@pytest.mark.parametrize("label,params,field,words", BAD, ids=[row[0] for row in BAD])
+def test_bad_input_is_refused_before_asking_systemd(run_module, fake, label, params, field, words):
+    res = run_module(periodic_job_info.main, params)
+    assert res.get("failed") is True, (label, res)
+    assert res["msg"].startswith(field + ":"), (label, res["msg"])
+    for word in words:
+        assert word in res["msg"], (label, word, res["msg"])
+    assert fake.calls == [], label
