@@ -160,7 +160,13 @@ class DropIn:
                         outcome = safe_file.WriteResult(True, None, safe_file.make_diff(path, None, text)
                                                         if self.module._diff else None)
                     else:
-                        outcome = writer.write(path, unit, text, dropin_for=unit)
+                        try:
+                            outcome = writer.write(path, unit, text, dropin_for=unit)
+                        except (systemd.SystemdError, safe_file.FileError):
+                            if made and not os.listdir(directory):
+                                # Leave the host as it was: the directory this run made, still empty.
+                                os.rmdir(directory)
+                            raise
                 result["changed"] = outcome.changed
                 if outcome.diff is not None:
                     result["diff"] = outcome.diff

@@ -170,6 +170,8 @@ def test_verify_failure_leaves_no_file(run_module, units):
     assert "Failed to parse resource value" in res["msg"]
     assert not dropin(units).exists()
     assert [p for p in units.rglob("*") if p.is_file()] == []
+    # Nor the drop-in directory this run made: the host is left as it was.
+    assert not dropin(units).parent.exists()
     assert changes() == [] and res["daemon_reloaded"] is False and res["changed"] is False
 
 
