@@ -109,7 +109,23 @@ dpkg dpkg-reconfigure apt apt-get aptitude rpm dnf yum snap flatpak insmod modpr
 debugfs setfacl setcap chattr useradd usermod adduser passwd chpasswd gpasswd vipw vigr
 update-alternatives busctl dbus-send gdbus qdbus varlinkctl coredumpctl visudo socat nc ncat netcat
 pppd logrotate openfortivpn openvpn tclkit
+logsave choom debconf debconf-communicate login newusers chgpasswd scriptlive scriptreplay bashbug sulogin
+agetty getty mingetty pam-auth-update pdb ssh-agent dbus-launch entr nq sem ispell groff nroff troff
 """.split())
+# Bare words an argument may not be: what a wrapper that runs its arguments (logsave, choom, env...)
+# would find on sudo's secure_path and start as root. Narrower than the families, so that ordinary
+# values ('time', 'info', 'at') stay possible.
+INTERPRETER_WORDS = frozenset("""
+sh bash dash zsh ksh mksh lksh oksh ash csh tcsh fish rbash busybox toybox pwsh yash posh sash
+python pypy ipython perl ruby irb php lua luajit node nodejs deno tclsh wish expect guile gawk mawk nawk awk
+vi vim nvim vim.basic vim.tiny vim.nox emacs nano less gdb
+""".split())
+# Where a language keeps its library: a script there (pdb.py, trace.py, cProfile.py...) runs whatever
+# program or expression the caller passes, so none is granted as a command.
+LIBRARY_DIRS = ("/usr/lib/python", "/usr/local/lib/python", "/usr/lib/pypy", "/usr/lib/perl", "/usr/share/perl",
+                "/usr/local/lib/perl", "/usr/local/share/perl", "/usr/lib/ruby", "/usr/share/ruby", "/usr/lib/node",
+                "/usr/share/nodejs", "/usr/lib/x86_64-linux-gnu/perl", "/usr/lib/aarch64-linux-gnu/perl",
+                "/usr/share/lua", "/usr/lib/tcltk", "/usr/share/tcltk")
 # Generic names the Debian alternatives system points at one member of a family.
 ALTERNATIVE_NAMES = ("editor", "pager", "awk", "nawk", "vi", "view", "ex", "rview", "vim", "rvim",
                      "www-browser", "x-www-browser", "x-terminal-emulator", "nc", "netcat", "ftp",
@@ -170,6 +186,11 @@ def family_of(base):
             if candidate and (candidate in SHELL_ESCAPE_FAMILIES or candidate.lower() in SHELL_ESCAPE_FAMILIES):
                 return candidate
     return None
+
+
+def names_interpreter(word):
+    """Whether a bare word (no '/') names a shell, an interpreter or an editor (python3.11 -> python)."""
+    return word in INTERPRETER_WORDS or re.sub(r"[0-9][0-9.]*$", "", word) in INTERPRETER_WORDS
 
 
 def _digest(path, size):
@@ -292,6 +313,13 @@ def _check_value(field, value, origin, allow_shell_escape=False):
             continue
         if piece.startswith(("~", ".")):
             _relative(field, origin, piece)
+        if "/" not in piece and not allow_shell_escape and names_interpreter(piece):
+            # A bare program name: a wrapper (logsave FILE sh, choom -- sh, env sh...) finds it on sudo's
+            # secure_path and runs it as root.
+            raise InputError(
+                f"{field}: argument '{origin}' names '{piece}', a shell or interpreter; a program that runs its "
+                "arguments would find it on sudo's secure_path and run it as root"
+            )
         if "/" in piece:
             if not piece.startswith("/"):
                 _relative(field, origin, piece)
@@ -470,6 +498,12 @@ def check_program(field, path, args, allow_shell_escape):
         if reason:
             raise InputError(f"{field}: {reason}; granting it is granting a root shell (set allow_shell_escape: true "
                              "only if that is really intended)")
+        real = os.path.realpath(path)
+        for tree in LIBRARY_DIRS:
+            if any(p.startswith(tree) for p in (path, real)):
+                raise InputError(f"{field}: '{path}' is a script in a language's library ({tree}...), such as a "
+                                 "debugger or profiler, that runs whatever the caller passes; grant a program "
+                                 "written for the task instead")
     if base == "systemctl":
         return _systemctl(field, args)
     if base == "journalctl":

@@ -231,6 +231,26 @@ def test_family_of_innocent_names(name):
     assert sudo_policy.family_of(name) is None
 
 
+@pytest.mark.parametrize("path", ["/usr/lib/python3.11/trace.py", "/usr/lib/python3/dist-packages/x/cli.py",
+                                  "/usr/local/lib/python3.13/timeit.py", "/usr/share/perl5/Debconf/x.pl",
+                                  "/usr/lib/ruby/3.1.0/un.rb"])
+def test_scripts_in_a_language_library_are_refused(path):
+    with pytest.raises(InputError, match="script in a language's library"):
+        sudo_policy.check_program("commands[0]", path, [], False)
+
+
+@pytest.mark.parametrize("word", ["sh", "dash", "bash5", "python3.11", "perl", "busybox", "vim.nox", "gdb", "node"])
+def test_bare_interpreter_names_are_refused_as_arguments(word):
+    assert sudo_policy.names_interpreter(word)
+    with pytest.raises(InputError, match="a shell or interpreter"):
+        sudo_policy.check_generic_arguments("commands[0]", [word])
+
+
+@pytest.mark.parametrize("word", ["time", "info", "at", "status", "restart", "iso", "make", "r", "more", "sort"])
+def test_ordinary_words_are_not_interpreters(word):
+    assert not sudo_policy.names_interpreter(word)
+
+
 @pytest.fixture
 def host_tree(tmp_path, monkeypatch):
     """BIN_DIRS, ALTERNATIVES_DIR and SHELLS_FILE in a temp tree."""

@@ -484,6 +484,14 @@ BAD = [
         "pydoc3", "ipython3", "vipe", "sponge", "rg", "fdfind", "dc", "minicom", "ssh-agent", "tshark",
         "bpftool", "portablectl", "coredumpctl", "runc", "fakeroot", "xvfb-run", "gdbserver", "ld-linux-x86-64.so.2",
         "ksh93u+m", "ld.lld", "sh.distrib", "bash-static",
+        # Found by an adversarial pass after the redesign: each one gave a root shell under real sudo.
+        "logsave", "choom", "debconf", "login", "newusers", "chgpasswd", "scriptlive", "bashbug", "sulogin",
+        "agetty", "pam-auth-update", "pdb3", "pdb.py",
+    )],
+    # A wrapper that runs its arguments finds a bare shell or interpreter name on secure_path.
+    *[(f"bare-interpreter-{word}", probe(*args), "commands[0]", "a shell or interpreter") for word, args in (
+        ("sh", ("sh",)), ("bash5", ("--", "bash5")), ("python3.11", ("--run=python3.11",)),
+        ("perl", ("-eperl",)), ("vim.tiny", ("vim.tiny",)), ("in-a-list", ("--shells=/etc/x,dash",)),
     )],
     ("family-allow-is-per-rule", lambda e: {"commands": [[e.tool("uptime")], [e.tool("vim.tiny")]]},
      "commands[1]", "family"),
