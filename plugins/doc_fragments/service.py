@@ -104,7 +104,12 @@ options:
     elements: str
     default: []
   state_directory:
-    description: C(StateDirectory=), relative to C(/var/lib), for example V(queue-worker) or V(queue-worker/%i).
+    description:
+      - C(StateDirectory=), relative to C(/var/lib), for example V(queue-worker) or V(queue-worker/%i).
+      - >-
+        For this option, O(runtime_directory) and O(logs_directory): systemd hands the service's user the whole
+        directory, so its first part must be the unit's name or start with it and C(-), C(.) or C(_) (V(dpkg) would
+        give the worker C(/var/lib/dpkg), whose scripts root runs).
     type: str
   runtime_directory:
     description:

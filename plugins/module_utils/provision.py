@@ -97,7 +97,7 @@ class Provision:
         for option in ("state_directory", "logs_directory", "cache_directory"):
             # Validated for state=absent too: remove_user removes what lies there.
             if p.get(option):
-                unit_file.relative_dir(option, p[option])
+                unit_file.owned_dir(option, p[option], name)
         if not present and p.get("state") == "absent":
             self.guard_removal()
         for cred_id in sorted(p.get("secret_credentials") or {}, key=str):

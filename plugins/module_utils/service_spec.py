@@ -216,7 +216,7 @@ def render(name, params, kind="worker"):
     for option, directive in (("state_directory", "StateDirectory"), ("runtime_directory", "RuntimeDirectory"),
                               ("logs_directory", "LogsDirectory")):
         if p.get(option) is not None:
-            service.append((directive, unit_file.relative_dir(option, p[option])))
+            service.append((directive, unit_file.owned_dir(option, p[option], name)))
     if p.get("read_write_paths"):
         paths = [unit_file.path_value(f"read_write_paths[{i}]", path, optional_prefix=True)
                  for i, path in enumerate(p["read_write_paths"])]

@@ -99,6 +99,23 @@ def relative_dir(field, value):
     return escape_percent(given)
 
 
+def owned_dir(field, value, owner):
+    """A directory systemd creates under /var/lib, /run, /var/log... and hands to the service's user
+    (StateDirectory=, LogsDirectory=...): a :func:`relative_dir` whose first part is ``owner`` (the
+    unit's name) or starts with it and '-', '.' or '_'. Any other name could hand the service a
+    directory the system or another service owns (``dpkg`` would give it /var/lib/dpkg, whose
+    maintainer scripts root runs), and a first part chosen by the instance name (``%i``) could be any."""
+    rendered = relative_dir(field, value)
+    first = validate.text(field, value).split("/", 1)[0]
+    if first != owner and not any(first.startswith(owner + sep) for sep in "-._"):
+        raise InputError(
+            f"{field}: '{first}' must be '{owner}' or start with '{owner}-' (for example '{owner}' or '{owner}/%i'): "
+            "systemd hands the service's user the whole directory, so another name could give it a directory the "
+            "system or another service owns (such as /var/lib/dpkg)"
+        )
+    return rendered
+
+
 def description(field, value):
     """A Description=: one line, not empty, no trailing backslash (it would continue the line)."""
     given = validate.text(field, value, empty=False, edges=False)
@@ -249,11 +266,6 @@ def v_paths(field, value):
     return " ".join(path_value(field, w, optional_prefix=True) for w in words)
 
 
-def v_dirs(field, value):
-    words = _words(field, value)
-    return " ".join(relative_dir(field, w) for w in words)
-
-
 def v_groups(field, value):
     words = _words(field, value, allow_empty=True)
     return " ".join(validate.account_name(field, w, numeric=False) for w in words)
@@ -360,7 +372,6 @@ _add("LogRateLimitBurst", v_int(0, 2 ** 32 - 1))
 _add("StandardInput", v_choice("null"), transient=True)
 _add("StandardOutput StandardError", v_choice("journal", "null", "inherit", "kmsg"), transient=True)
 _add("UnsetEnvironment", v_env_keys, transient=True)
-_add("CacheDirectory ConfigurationDirectory", v_dirs)
 _add("RuntimeDirectoryMode StateDirectoryMode CacheDirectoryMode LogsDirectoryMode ConfigurationDirectoryMode",
      v_dir_mode)
 _add("RuntimeDirectoryPreserve", v_choice("restart", booleans=True))
@@ -431,6 +442,9 @@ REFUSED = {
     "BindPaths": "binds a host path into the sandbox, writable: it hands the service files it could not reach",
     "BindReadOnlyPaths": "binds a host path into the sandbox, past ProtectSystem/ProtectHome/InaccessiblePaths",
     "TemporaryFileSystem": "replaces directories of the sandbox",
+    "CacheDirectory": "hands the service's user a directory under /var/cache, which could be one the system owns; "
+                      "use state_directory",
+    "ConfigurationDirectory": "hands the service's user a directory under /etc, which could be one the system owns",
     "ReadWriteDirectories": "is an old name of ReadWritePaths, which opens paths for writing; use read_write_paths",
     "ReadOnlyDirectories": "is an old name of ReadOnlyPaths; use ReadOnlyPaths",
     "InaccessibleDirectories": "is an old name of InaccessiblePaths; use InaccessiblePaths",

@@ -161,3 +161,14 @@ def test_merge_hardening_replaces_in_place_then_sorted():
 def test_render():
     text = uf.render("# header", [("Unit", [("Description", "x")]), ("Service", [("ExecStart", "/bin/true")])])
     assert text == "# header\n[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n"
+
+
+@pytest.mark.parametrize("value", ["qw", "qw/%i", "qw-cache", "qw.d/x", "qw_data", "qw-%i"])
+def test_owned_dir_ok(value):
+    assert uf.owned_dir("state_directory", value, "qw") == value
+
+
+@pytest.mark.parametrize("value", ["dpkg", "systemd", "qwx", "q", "%i", "%i/qw", "QW", "sudo/qw"])
+def test_owned_dir_names_the_unit(value):
+    with pytest.raises(InputError, match="must be 'qw' or start with 'qw-'"):
+        uf.owned_dir("state_directory", value, "qw")

@@ -278,17 +278,17 @@ def test_absent_removes_only_what_is_the_workers(run_module, host):
     mine = host["var-lib"] / "qw"
     mine.mkdir()
     os.chown(mine, 65534, 65534)
-    other = host["var-log"] / "shared-logs"
+    other = host["var-log"] / "qw-shared"
     other.mkdir()
     (other / "keep").write_text("x")
     res = run_module(worker.main, {"name": "qw", "state": "absent", "user": "nobody", "group": "nogroup",
                                    "working_directory": str(host["opt"] / "qw"), "remove_user": True,
-                                   "remove_working_directory": True, "logs_directory": "shared-logs"})
+                                   "remove_working_directory": True, "logs_directory": "qw-shared"})
     assert res["changed"] is True, res
     assert not mine.exists() and (other / "keep").exists()
     assert not (host["opt"] / "qw").exists()
     assert ("remove", "nobody", "nogroup") in host["accounts"]
-    assert any("shared-logs is not a directory owned by nobody" in w for w in warnings.get_warning_messages())
+    assert any("qw-shared is not a directory owned by nobody" in w for w in warnings.get_warning_messages())
 
 
 def test_working_directory_not_made_by_the_module_is_kept(run_module, host):
