@@ -10,7 +10,9 @@ touches the host.
 
 from __future__ import annotations
 
-from ansible_collections.supervised.background.plugins.module_utils import env_rules, unit_file, validate
+import os
+
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, secret_files, unit_file, validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import UNIT_SUFFIXES, unit_name
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
@@ -130,6 +132,22 @@ def _deps(params):
     return lines
 
 
+# Where a credential may be loaded from: the stores systemd itself searches, and the collection's own.
+# PID 1 reads the file as root and hands it to the service, so a path anywhere else could hand a worker
+# any root-readable file (/etc/shadow).
+SYSTEM_CREDENTIAL_STORES = ("/etc/credstore", "/etc/credstore.encrypted", "/run/credstore", "/run/credstore.encrypted")
+
+
+def credential_stores():
+    return (secret_files.CREDENTIAL_DIR,) + SYSTEM_CREDENTIAL_STORES
+
+
+def secrets_dir():
+    """The collection's secrets directory: EnvironmentFiles elsewhere are reported as overrides (PID 1
+    reads them as root for the service, and logs the lines it cannot parse)."""
+    return os.path.dirname(secret_files.CREDENTIAL_DIR)
+
+
 def _credentials(params):
     """``{ID: path}`` options -> (LoadCredential lines, ids)."""
     lines = []
@@ -144,6 +162,11 @@ def _credentials(params):
             path = unit_file.path_value(field, params[option][cred_id])
             if ":" in path:
                 raise InputError(f"{field}: the path must not contain ':'")
+            if not any(path.startswith(store + "/") for store in credential_stores()):
+                raise InputError(
+                    f"{field}: '{path}' is outside the credential stores ({', '.join(credential_stores())}): PID 1 reads "
+                    "the file as root and hands it to the service, so any root-readable file (/etc/shadow) could be "
+                    "given away; write the secret with the credential module instead")
             ids.append(cred_id)
             lines.append((directive, f"{cred_id}:{path}"))
     return lines, ids
@@ -195,8 +218,12 @@ def render(name, params, kind="worker"):
             service.append((field.capitalize(), validate.account_name(field, p[field])))
     if p.get("working_directory") is not None:
         service.append(("WorkingDirectory", unit_file.path_value("working_directory", p["working_directory"])))
+    env_reads = []
     for i, path in enumerate(p.get("environment_files") or []):
-        service.append(("EnvironmentFile", unit_file.path_value(f"environment_files[{i}]", path, optional_prefix=True)))
+        rendered = unit_file.path_value(f"environment_files[{i}]", path, optional_prefix=True)
+        service.append(("EnvironmentFile", rendered))
+        if not rendered.lstrip("-").startswith(secrets_dir() + "/"):
+            env_reads.append(f"EnvironmentFile={rendered}")
     service += _environment(p)
     cred_lines, cred_ids = _credentials(p)
     service += cred_lines
@@ -236,7 +263,7 @@ def render(name, params, kind="worker"):
         # Credentials are only for the service: it needs a mount namespace of its own (see
         # provision.hide_credentials_dir).
         settings["PrivateMounts"] = ["yes"]
-    overrides = unit_file.overrides(settings, p["hardening"])
+    overrides = env_reads + unit_file.overrides(settings, p["hardening"])
     service += unit_file.merge_hardening(settings, p["hardening"])
     sections = [("Unit", unit), ("Service", service)]
     if kind == "worker":

@@ -97,9 +97,9 @@ options:
         or V(mixed). Sandboxing booleans such as V(NoNewPrivileges), V(PrivateTmp), V(ProtectSystem).
       - >-
         Refused because they would leave a process of the job running after it ends -
-        V(KillMode=process), V(SendSIGKILL=no), a V(FinalKillSignal) other than V(SIGKILL) and
-        V(TimeoutStopSec=infinity). V(TimeoutStopSec) must be at least V(5s): the C(job-finish)
-        helper runs within it.
+        V(KillMode=process), V(SendSIGKILL=no), a V(FinalKillSignal) other than V(SIGKILL), a V(KillSignal)
+        that does not end a process (V(SIGCONT), V(SIGWINCH)) and V(TimeoutStopSec=infinity) or longer than
+        V(30min). V(TimeoutStopSec) must be at least V(5s): the C(job-finish) helper runs within it.
       - Refused because the module sets them - V(ExecStart), V(ExecStop), V(Type),
         V(RemainAfterExit), V(SuccessExitStatus); V(User), V(Group), V(WorkingDirectory) and
         V(EnvironmentFile) have their own options, V(Environment) is refused (secrets belong in
@@ -365,6 +365,12 @@ MODULE_OWNED = {
 # The job-finish helper runs within TimeoutStopSec (then systemd kills it and the record is lost,
 # measured with 200ms); it took up to 1.3 s on a loaded 2-core machine.
 MIN_STOP_SEC = 5.0
+# And at most this long: the leftovers of a job that ignore KillSignal live until then (SIGKILL).
+MAX_STOP_SEC = 1800.0
+# KillSignal must end a process by default; SIGCONT or SIGWINCH would leave every leftover running
+# until TimeoutStopSec.
+ENDING_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL", "SIGABRT", "SIGALRM",
+                  "SIGPWR")
 # Settings that would let a process of the job outlive it: (name, rendered value or None for any
 # value but the allowed one, allowed value, reason).
 _ORPHANING = (
@@ -399,10 +405,20 @@ def check_properties(properties):
             if (refused is not None and value == refused) or (allowed is not None and value != allowed):
                 raise validate.InputError(f"properties.{name}: '{value}' is refused: {reason}")
     for value in rendered.get("TimeoutStopSec", []):
-        if validate.timespan("properties.TimeoutStopSec", value) < MIN_STOP_SEC:
+        seconds = validate.timespan("properties.TimeoutStopSec", value)
+        if seconds < MIN_STOP_SEC:
             raise validate.InputError(
                 f"properties.TimeoutStopSec: '{value}' is refused: systemd kills the job-finish helper when it "
                 f"takes longer (the result is then lost); at least {MIN_STOP_SEC:g}s")
+        if seconds > MAX_STOP_SEC:
+            raise validate.InputError(
+                f"properties.TimeoutStopSec: '{value}' is refused: a process of the job that ignores KillSignal "
+                f"would be left running that long after the job ended; at most {MAX_STOP_SEC / 60:g}min")
+    for value in rendered.get("KillSignal", []):
+        if value not in ENDING_SIGNALS:
+            raise validate.InputError(
+                f"properties.KillSignal: '{value}' is refused: it does not end a process, so every process the job "
+                f"left would run until TimeoutStopSec; one of {', '.join(ENDING_SIGNALS)}")
     return [(name, value) for name in sorted(rendered) for value in rendered[name]]
 
 

@@ -17,9 +17,9 @@ def params(**kw):
 
 
 def test_worker_unit_lines_in_order():
-    plan = service_spec.render("qw", params(environment_files=["/etc/sb/qw.env", "-/etc/qw/%i.env"],
+    plan = service_spec.render("qw", params(environment_files=["/etc/supervised-background/qw.env", "-/etc/qw/%i.env"],
                                             environment={"B": "2", "A": "x y"},
-                                            credentials={"tok": "/etc/sb/credentials/qw/tok"},
+                                            credentials={"tok": "/etc/supervised-background/credentials/qw/tok"},
                                             requires=["db.service"], after=["db.service"], wait_for_network=True,
                                             state_directory="qw/%i", memory_max="512M"))
     lines = plan.text.splitlines()
@@ -27,15 +27,17 @@ def test_worker_unit_lines_in_order():
     assert lines[1:4] == ["[Unit]", "Description=qw worker %i", "StartLimitIntervalSec=60s"]
     for line in ("After=db.service", "After=network-online.target", "Wants=network-online.target",
                  "Requires=db.service", "Type=exec", "ExecStart=/usr/local/bin/qw --id %i", "User=qw", "Group=qw",
-                 "EnvironmentFile=/etc/sb/qw.env", "EnvironmentFile=-/etc/qw/%i.env", 'Environment="A=x y"',
-                 'Environment="B=2"', "LoadCredential=tok:/etc/sb/credentials/qw/tok", "Restart=always",
+                 "EnvironmentFile=/etc/supervised-background/qw.env", "EnvironmentFile=-/etc/qw/%i.env",
+                 'Environment="A=x y"', 'Environment="B=2"', "LoadCredential=tok:/etc/supervised-background/credentials/qw/tok",
+                 "Restart=always",
                  "RestartSec=2s", "KillMode=mixed", "KillSignal=SIGTERM", "TimeoutStopSec=30s",
                  "StateDirectory=qw/%i", "MemoryMax=512M", "ProtectSystem=strict", "[Install]",
                  "WantedBy=multi-user.target"):
         assert line in lines, line
     assert lines.index('Environment="A=x y"') < lines.index('Environment="B=2"')
     assert plan.executables == {"/usr/local/bin/qw"} and plan.credentials == ["tok"]
-    assert plan.needed_units["db.service"] == "requires" and plan.overrides == []
+    # An EnvironmentFile outside the collection's secrets directory is read by PID 1 as root: reported.
+    assert plan.needed_units["db.service"] == "requires" and plan.overrides == ["EnvironmentFile=-/etc/qw/%i.env"]
 
 
 def test_rendering_is_deterministic():
@@ -65,7 +67,12 @@ def test_oneshot_kind():
     ({"environment_files": ["relative.env"]}, "environment_files[0]"),
     ({"credentials": {"tok": "/etc/x:y"}}, "credentials.tok"),
     ({"credentials": {"bad/id": "/etc/x"}}, "credentials"),
-    ({"credentials": {"tok": "/a"}, "encrypted_credentials": {"tok": "/b"}}, "encrypted_credentials.tok"),
+    ({"credentials": {"tok": "/etc/credstore/a"}, "encrypted_credentials": {"tok": "/etc/credstore/b"}},
+     "encrypted_credentials.tok"),
+    # PID 1 would read /etc/shadow as root and hand it to the worker.
+    ({"credentials": {"shadow": "/etc/shadow"}}, "credentials.shadow"),
+    ({"encrypted_credentials": {"key": "/var/lib/systemd/credential.secret"}}, "encrypted_credentials.key"),
+    ({"credentials": {"x": "/etc/credstore"}}, "credentials.x"),
     ({"requires": ["db"]}, "requires[0]"),
     ({"after": ["db.service\n"]}, "after[0]"),
     ({"wanted_by": "multi-user.service"}, "wanted_by"),

@@ -222,6 +222,13 @@ BAD_INPUT = [
     ("TimeoutStopSec shorter than the helper", job(properties={"TimeoutStopSec": "200ms"}),
      "properties.TimeoutStopSec", "at least 5s"),
     ("TimeoutStopSec of 4 s", job(properties={"TimeoutStopSec": 4}), "properties.TimeoutStopSec", "at least 5s"),
+    # Found by an adversarial pass: the leftovers of a job lived on for TimeoutStopSec.
+    ("TimeoutStopSec of 1000 weeks", job(properties={"TimeoutStopSec": "1000w"}), "properties.TimeoutStopSec",
+     "at most 30min"),
+    ("TimeoutStopSec of 31 min", job(properties={"TimeoutStopSec": "31min"}), "properties.TimeoutStopSec",
+     "at most 30min"),
+    ("KillSignal SIGCONT", job(properties={"KillSignal": "SIGCONT"}), "properties.KillSignal", "does not end a process"),
+    ("KillSignal WINCH", job(properties={"KillSignal": "WINCH"}), "properties.KillSignal", "does not end a process"),
     ("bad RuntimeMaxSec", job(properties={"RuntimeMaxSec": "soon"}), "properties.RuntimeMaxSec", "time span"),
     ("negative TimeoutStopSec", job(properties={"TimeoutStopSec": -5}), "properties.TimeoutStopSec", "not a time span"),
     ("Nice out of range", job(properties={"Nice": 30}), "properties.Nice", "-20 to 19"),
