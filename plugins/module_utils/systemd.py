@@ -23,6 +23,8 @@ from ansible_collections.supervised.background.plugins.module_utils import safe_
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError, single_line
 
 SYSTEM_UNIT_DIR = "/etc/systemd/system"
+# The first bytes of every file the collection writes (each module's header starts with them).
+MANAGED_PREFIX = b"# Managed by supervised.background"
 # SD_MESSAGE_UNIT_FAILURE_RESULT: PID 1's "Failed with result" entry, which carries UNIT_RESULT=.
 FAILURE_RESULT_ID = "d9b373ed55a64feb8242e02dbe79a49c"
 
@@ -504,14 +506,45 @@ class UnitWriter:
 
         return check
 
+    def claim(self, path, unit):
+        """Refuse to write the unit file ``path`` over a unit this collection did not write: a file
+        already there without the collection's header, or (when there is none) a unit of that name
+        systemd loads from elsewhere, such as a package's /lib/systemd/system/getty@.service, which a
+        file in /etc/systemd/system would replace for the whole host."""
+        try:
+            current = safe_file.read_state(path)
+        except (OSError, safe_file.FileError):
+            current = None
+        if current is not None:
+            if not current.content.startswith(MANAGED_PREFIX):
+                raise safe_file.FileError(
+                    f"name: {path} exists and was not written by supervised.background; it is left alone (choose "
+                    "another name, or change that unit with unit_dropin)")
+            return
+        probe = unit.replace("@.", "@probe.")
+        if not self.module.get_bin_path("systemctl"):
+            return
+        try:
+            props = self.systemd.show([probe], ["LoadState", "FragmentPath"]).get(probe, {})
+        except SystemdError:
+            return  # no systemd running (an image being built): nothing is loaded that a file could replace
+        fragment = props.get("FragmentPath") or ""
+        if props.get("LoadState") == "loaded" and fragment and fragment != path:
+            raise safe_file.FileError(
+                f"name: a unit {unit} is already installed at {fragment}; a unit written to {path} would replace it "
+                "for the whole host (choose another name, or change that unit with unit_dropin)")
+
     def write(self, path, unit, text, executables=(), blame=None, dropin_for=None, mode=0o644, needed_units=None,
-              base=None):
+              base=None, replace=False):
         """Write the unit file ``path`` (or, with ``dropin_for``, a drop-in of that unit) after
         verifying it; returns the safe_file WriteResult. ``needed_units`` maps the units the unit
         requires to the option that names them (a missing one is refused, in check mode a warning).
         ``base``: ``(template name, template text)`` to verify an instance's drop-in against a
-        template that may not be installed yet."""
+        template that may not be installed yet. A whole unit is first :meth:`claim`-ed, unless
+        ``replace`` says the caller replaces a packaged unit on purpose."""
         needed = needed_units or {}
+        if dropin_for is None and not replace:
+            self.claim(path, unit)
         if dropin_for is not None and base is not None:
             instance = dropin_for.split("@", 1)[1].rsplit(".", 1)[0]
             verifier = self._verifier(base[0], base[1], {os.path.basename(path): text}, executables, blame, needed,
@@ -529,6 +562,7 @@ class UnitWriter:
         """Let systemd-analyze refuse a unit before the caller changes anything else on the host
         (an account, secrets, directories), when the unit would change; raises FileError with
         the refusal. The file that lands is verified again when it is written."""
+        self.claim(path, unit)
         try:
             current = safe_file.read_state(path)
         except (OSError, safe_file.FileError):

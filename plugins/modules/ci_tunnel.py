@@ -293,8 +293,11 @@ class Tunnel:
         # The guard first: the tunnel template is verified with it in place (BindsTo=).
         for unit, text in ((GUARD, self.guard), (TUNNEL_TEMPLATE, self.template)):
             executables = (ci_tunnel.HELPER_PATH,) if unit == GUARD else ("/usr/bin/openfortivpn",)
+            # Debian 13's openfortivpn package ships its own openfortivpn@.service: the supervised one
+            # replaces it on purpose (Type=notify, the guard, the job's lease).
             outcome = self.writer.write(os.path.join(systemd.SYSTEM_UNIT_DIR, unit), unit, text,
-                                        executables=executables, needed_units={GUARD.replace("@.", "@verify."): "name"})
+                                        executables=executables, needed_units={GUARD.replace("@.", "@verify."): "name"},
+                                        replace=True)
             if outcome.diff:
                 diffs.append(outcome.diff)
         lease_line = f"d {ci_tunnel.LEASE_DIR} 0770 root {group} -\n"

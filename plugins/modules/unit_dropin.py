@@ -123,7 +123,9 @@ class DropIn:
                 raise InputError(f"sections: '{section}' is not a section this module writes (Unit, Service)")
             rendered = unit_file.settings(f"sections.{section}", p["sections"][section], section=section)
             if section == "Service":
-                overrides = unit_file.overrides(rendered, "none")
+                # Against the strictest profile: the unit may be hardened, and a drop-in that loosens any
+                # of its sandboxing is reported, never silent.
+                overrides = unit_file.overrides(rendered, "strict")
             sections.append((section, [(k, v) for k in sorted(rendered) for v in rendered[k]]))
         if p["state"] == "present" and not any(pairs for _s, pairs in sections):
             raise InputError("sections: give at least one directive (or state=absent)")

@@ -9,7 +9,7 @@ import shutil
 import stat
 
 import pytest
-from ansible_collections.supervised.background.plugins.module_utils import systemd
+from ansible_collections.supervised.background.plugins.module_utils import safe_file, systemd
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
 REAL_ANALYZE = shutil.which("systemd-analyze")
@@ -240,7 +240,7 @@ def test_run_argv_takes_every_argument_literally():
 
 
 # -- UnitWriter ------------------------------------------------------------------------------------
-UNIT = "[Unit]\nDescription=probe %i\n\n[Service]\nExecStart=/bin/sleep infinity\n"
+UNIT = "# Managed by supervised.background; test\n[Unit]\nDescription=probe %i\n\n[Service]\nExecStart=/bin/sleep infinity\n"
 
 
 @pytest.fixture
@@ -260,7 +260,8 @@ def test_writer_without_analyze_warns_writes_and_reloads_once(unit_dir):
     assert res.changed and writer.unverified and "without verification" in module.warnings[0]
     assert stat.S_IMODE(os.lstat(unit_dir / "p@.service").st_mode) == 0o644
     assert writer.reload() is True
-    assert [c[1:] for c in module.calls] == [["daemon-reload"]]
+    # Besides the reload, only the claim's look at what systemd loads for each new unit name.
+    assert [c[1:] for c in module.calls if c[1] != "show"] == [["daemon-reload"]]
     again = systemd.UnitWriter(module)
     assert again.write(str(unit_dir / "p@.service"), "p@.service", UNIT).changed is False
     assert again.reload() is False
@@ -271,7 +272,8 @@ def test_writer_never_reloads_in_check_mode(unit_dir):
     module.bins["systemd-analyze"] = None
     writer = systemd.UnitWriter(module)
     assert writer.write(str(unit_dir / "p@.service"), "p@.service", UNIT).changed
-    assert writer.reload() is False and module.calls == [] and list(unit_dir.iterdir()) == []
+    assert writer.reload() is False and list(unit_dir.iterdir()) == []
+    assert [c[1] for c in module.calls] == ["show"]
 
 
 @pytest.mark.skipif(REAL_ANALYZE is None, reason="systemd-analyze not installed")
@@ -317,3 +319,23 @@ def test_blame_names_the_option_of_a_line():
     assert systemd._blame(text, lines, [], lambda d: f"settings.{d}") == "settings.LimitNOFILE"
     assert systemd._blame(text, ["x"], ["/x"], None) == "exec_start"
     assert systemd._blame(text, ["p.service:99: out of range"], [], None) == "unit"
+
+
+def test_writer_claims_only_what_the_collection_wrote(unit_dir):
+    module = FakeModule()
+    module.bins["systemd-analyze"] = None
+    foreign = unit_dir / "getty@.service"
+    foreign.write_text("[Service]\nExecStart=/sbin/agetty\n")
+    with pytest.raises(safe_file.FileError, match="was not written by supervised.background"):
+        systemd.UnitWriter(module).write(str(foreign), "getty@.service", UNIT)
+    assert foreign.read_text() == "[Service]\nExecStart=/sbin/agetty\n"
+    # No file here, but systemd loads a packaged unit of that name from elsewhere.
+    module.answers["show"] = (0, "LoadState=loaded\nFragmentPath=/lib/systemd/system/ssh.service\n", "")
+    with pytest.raises(safe_file.FileError, match="already installed at /lib/systemd/system/ssh.service"):
+        systemd.UnitWriter(module).write(str(unit_dir / "ssh.service"), "ssh.service", UNIT)
+    assert not (unit_dir / "ssh.service").exists()
+    # On purpose (ci_tunnel's openfortivpn@.service replaces Debian 13's).
+    assert systemd.UnitWriter(module).write(str(unit_dir / "ssh.service"), "ssh.service", UNIT, replace=True).changed
+    # A unit of its own: loaded from the very path.
+    module.answers["show"] = (0, f"LoadState=loaded\nFragmentPath={unit_dir}/w@.service\n", "")
+    assert systemd.UnitWriter(module).write(str(unit_dir / "w@.service"), "w@.service", UNIT).changed

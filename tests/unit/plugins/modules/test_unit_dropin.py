@@ -424,3 +424,10 @@ def test_bad_input_refused_and_nothing_written(run_module, units, snapshot_tree,
 
 def test_catalogue_is_large_enough():
     assert len(BAD) >= 45
+
+
+@pytest.mark.parametrize("directive,value", [("ProtectSystem", "no"), ("PrivateTmp", "no"), ("NoNewPrivileges", "no")])
+def test_loosening_a_hardened_units_sandbox_is_reported(run_module, units, directive, value):
+    res = run_module(unit_dropin.main, args(sections={"Service": {directive: value}}))
+    assert res.get("failed") is not True, res
+    assert f"{directive}={value}" in res["overrides"], res

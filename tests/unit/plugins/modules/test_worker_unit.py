@@ -166,7 +166,7 @@ def _fake_analyze(bindir, output, rc):
 def test_verification_refusal_leaves_nothing(run_module, units, no_analyze, snapshot_tree):
     # Mimics systemd's own wording; the real tool is exercised below and in the Molecule scenario.
     _fake_analyze(no_analyze, "/x/queue-worker@.service:20: Unknown key 'Frobnicate' in section [Service], ignoring.", 0)
-    (units / "queue-worker@.service").write_text("old\n")
+    (units / "queue-worker@.service").write_text("# Managed by supervised.background; do not edit\nold\n")
     before = snapshot_tree(units)
     for check_mode in (False, True):
         res = run_module(worker_unit.main, _args(units, settings={"RestartSteps": "3"}), check_mode=check_mode)
