@@ -21,8 +21,10 @@ export PY_COLORS ?= $(if $(CI),0,1)
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 S ?= default
 DISTRO ?= bookworm
-# The worker scenario runs again on these (Debian 13: systemd 257, cgroup v1 taint).
-EXTRA_DISTROS ?= trixie
+# Scenarios that run again on another release (Debian 13: systemd 257, cgroup v1 taint, sudo-rs);
+# access runs both releases as two platforms of one run.
+EXTRA_RUNS ?= default:trixie lifecycle:trixie
+EXTRA_DISTROS := $(sort $(foreach r,$(EXTRA_RUNS),$(lastword $(subst :, ,$(r)))))
 
 .PHONY: help test deps engine images unit sanity lint galaxy molecule scenario demo demo-clean bench clean changelog docs
 
@@ -75,16 +77,15 @@ galaxy: deps
 	@echo "galaxy-importer: accepted"
 
 molecule: deps images
-	@for s in $(SCENARIOS); do \
-	  echo "=== molecule scenario $$s"; start=$$(date +%s); \
-	  $(BIN)/molecule test -s $$s || exit 1; \
-	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
-	done
-	@for d in $(EXTRA_DISTROS); do \
-	  echo "=== molecule scenario default on $$d"; start=$$(date +%s); \
-	  MOLECULE_DISTRO=$$d $(BIN)/molecule test -s default || exit 1; \
-	  echo "=== scenario default on $$d passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	@times=$(BUILD)/molecule-times.txt; : > $$times; \
+	for r in $(SCENARIOS) $(EXTRA_RUNS); do \
+	  s=$${r%%:*}; d=$$(case $$r in *:*) echo $${r#*:} ;; *) echo $(DISTRO) ;; esac); \
+	  echo "=== molecule scenario $$s on $$d"; start=$$(date +%s); \
+	  MOLECULE_DISTRO=$$d $(BIN)/molecule test -s $$s || { echo "=== scenario $$s on $$d FAILED"; cat $$times; exit 1; }; \
+	  echo "=== scenario $$s on $$d passed in $$(( $$(date +%s) - start )) s"; \
+	  printf '%-14s %-9s %5s s\n' $$s $$d $$(( $$(date +%s) - start )) >> $$times; \
+	done; \
+	echo "=== time per scenario and release"; cat $$times
 
 scenario: deps images
 	$(BIN)/molecule test -s $(S)

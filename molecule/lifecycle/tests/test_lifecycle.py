@@ -276,16 +276,30 @@ def test_dropin_with_a_refused_directive_never_lands(host):
 
 
 # ---- removal -------------------------------------------------------------------------------------
-def test_retired_worker_leaves_nothing(host):
+@pytest.mark.parametrize("name,uid_key", [("sb-retire", "retire_uid"), ("sb-retire-role", "retire_role_uid")],
+                         ids=["module", "role"])
+def test_retired_worker_leaves_nothing(host, name, uid_key):
     data = proof(host)
     assert data["retire_changed"] and not data["retire_again_changed"], data
-    uid = data["retire_uid"]
-    assert host.run("getent passwd sb-retire").rc != 0 and host.run("getent group sb-retire").rc != 0
-    assert host.check_output("systemctl list-units --all --plain --no-legend 'sb-retire*'") == ""
-    assert host.run("systemctl list-unit-files --no-legend 'sb-retire*'").stdout.strip() == ""
-    assert host.run("ls /etc/systemd/system/*.wants/sb-retire@* /etc/systemd/system/sb-retire@.service*").rc != 0
+    uid = data[uid_key]
+    assert uid.isdigit(), data
+    assert host.run(f"getent passwd {name}").rc != 0 and host.run(f"getent group {name}").rc != 0
+    assert host.check_output(f"systemctl list-units --all --plain --no-legend '{name}@*'") == ""
+    assert host.run(f"systemctl list-unit-files --no-legend '{name}@*'").stdout.strip() == ""
+    assert host.run(f"ls /etc/systemd/system/*.wants/{name}@* /etc/systemd/system/{name}@.service*").rc != 0
     assert host.run("pgrep -u " + uid).rc != 0
     assert host.check_output(f"find / -xdev -uid {uid} 2>/dev/null | head -5") == ""
-    for path in ("/etc/supervised-background/sb-retire.env", "/etc/supervised-background/credentials/sb-retire",
-                 "/opt/sb-retire", "/var/lib/sb-retire"):
+    for path in (f"/etc/supervised-background/{name}.env", f"/etc/supervised-background/credentials/{name}",
+                 f"/opt/{name}", f"/var/lib/{name}"):
         assert not host.file(path).exists, path
+
+
+def test_removed_periodic_job_leaves_nothing(host):
+    data = proof(host)
+    assert data["retire_timer_changed"] and not data["retire_timer_again_changed"], data
+    for unit in ("sb-retire-timer.timer", "sb-retire-timer.service"):
+        assert not host.file(f"/etc/systemd/system/{unit}").exists, unit
+        assert host.run(f"systemctl show -P LoadState {unit}").stdout.strip() == "not-found", unit
+    assert host.run("ls /etc/systemd/system/*.wants/sb-retire-timer*").rc != 0
+    assert host.check_output("systemctl list-timers --all --no-legend --plain 'sb-retire-timer*'") == ""
+    assert not host.file("/etc/supervised-background/sb-retire-timer.env").exists
