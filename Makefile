@@ -97,6 +97,7 @@ test: deps
 	$(MAKE) --no-print-directory unit && \
 	$(MAKE) --no-print-directory galaxy && \
 	$(MAKE) --no-print-directory molecule && \
+	$(MAKE) --no-print-directory demo-check && \
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 demo: deps images
@@ -104,6 +105,11 @@ demo: deps images
 
 demo-clean:
 	@hack/demo.sh --clean
+
+# The demo's acts with their checks, non-interactive (its own container, removed at the end).
+.PHONY: demo-check
+demo-check: deps images
+	@DEMO_CHECK=1 hack/demo.sh $(DISTRO)
 
 bench: deps images
 	PYTHONPATH=$(BUILD)/collections $(PY) bench/run.py
