@@ -6,9 +6,11 @@ a failure comes back with ``failed: True`` and ``msg`` instead of raising.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
+import pwd
 
 import pytest
 from ansible.module_utils import basic
@@ -18,13 +20,29 @@ from ansible_collections.supervised.background.plugins.module_utils import locki
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def _trusted_chain(path):
+    """Whether ``path`` and every directory above it is owned by root (or us) and writable by no one else."""
+    for part in [path] + list(path.parents):
+        st = part.stat()
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            return False
+    return True
+
+
 def pytest_configure(config):
     """Temporary directories outside /tmp: the trust policy refuses sticky world-writable
     directories (anyone can create a missing name there), so tests that write through the
-    collection's file writer need a tree only root can change."""
+    collection's file writer need a tree only root can change. That is the checkout's .build,
+    or, for a checkout below such a directory (a clone in /tmp), a directory in the user's home."""
     if not config.option.basetemp:
-        base = ROOT / ".build" / "pytest-tmp"
-        base.parent.mkdir(parents=True, exist_ok=True)
+        build = ROOT / ".build"
+        build.mkdir(parents=True, exist_ok=True)
+        if _trusted_chain(build):
+            base = build / "pytest-tmp"
+        else:
+            home = pathlib.Path(pwd.getpwuid(os.geteuid()).pw_dir)
+            base = home / ".cache" / "supervised-background-pytest" / hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+            base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         config.option.basetemp = str(base)
 
 
