@@ -1,135 +1,776 @@
-"""Benchmarks: supervised.background against the naive way, measured in one run.
+"""Benchmarks of supervised.background against the naive way and against the limit, in one run.
 
-1. Reconciling N instances of a template: one `worker_instances` call against a loop of
-   `ansible.builtin.systemd_service` tasks (the usual way), for scale-up and scale-down.
-2. Reading the state of N units: one batched `systemctl show` (what module_utils.systemd does)
-   against one call per unit.
+`make bench` runs this file. It converges N instances of a template unit on fresh systemd containers
+(image supervised-bg:bookworm) in five ways, interleaved within every round:
 
-Runs against a throwaway systemd container (image supervised-bg:bookworm); prints wall time,
-peak controller memory and the ratios. Timings are reported, never asserted.
+  role       the worker role (one call of the worker module), with a secret env var
+  naive      what anchor roles do: copy the unit, copy the env file (0600), loop systemd_service
+  instances  worker_instances alone (the template unit pre-installed)
+  limit      one playbook, one shell task: write the unit, daemon-reload, enable --now all N
+  floor      the same shell through `docker exec`, no Ansible
+
+then, at N=50: idempotent reruns (with and without pipelining) against a one-task no-op playbook,
+a scale-down and a rolling restart; supervision (kill -9 and draining stops); a fleet of hosts
+with forks=10; and a profile of one call at the largest N (systemctl calls, module time).
+
+Every figure is the median of the rounds. Prints the tables and writes docs/performance.md and
+docs/performance.png. Timings are reported, never asserted; only correctness is checked (the
+instances run, a rerun reports changed=0). Every container is named sb-bench-* and removed at the
+end, also on Ctrl-C or an error.
+
+Environment: BENCH_SIZES (1,10,50,200), BENCH_ROUNDS (5), BENCH_LARGE_ROUNDS (rounds at the largest
+size; default 3, so that a full run stays under an hour on 2 cores), BENCH_NAIVE_MAX (200: the naive loop is skipped above it), BENCH_FOCUS
+(50: the size of the rerun, scale and rolling figures), BENCH_SAMPLES (20 kills and stops),
+BENCH_FLEET (1,5,10), BENCH_IMAGE (supervised-bg:bookworm), BENCH_SKIP (comma list of sections to
+skip: supervision, fleet, profile).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import itertools
 import json
 import os
+import platform
+import re
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-N = int(os.environ.get("BENCH_INSTANCES", "20"))
-CONTAINER = "sb-bench"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+PLOT = ROOT / "docs" / "performance.png"
+
+
+def _ints(name, default):
+    return [int(x) for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
+SIZES = sorted(set(_ints("BENCH_SIZES", "1,10,50,200")))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+LARGE_ROUNDS = int(os.environ.get("BENCH_LARGE_ROUNDS", str(min(ROUNDS, 3))))
+NAIVE_MAX = int(os.environ.get("BENCH_NAIVE_MAX", "200"))
+FOCUS = int(os.environ.get("BENCH_FOCUS", "50"))
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", "20"))
+FLEET = _ints("BENCH_FLEET", "1,5,10")
+FLEET_INSTANCES = 10
 IMAGE = os.environ.get("BENCH_IMAGE", "supervised-bg:bookworm")
+SKIP = set(filter(None, os.environ.get("BENCH_SKIP", "").split(",")))
+ROLL_SETTLE = 1  # settle_sec of the rolling restart
+RESTART_SEC = 1  # RestartSec= of the supervision worker
+DRAIN_SEC = 1  # how long the draining worker's TERM trap takes
+SECRET = {"BENCH_TOKEN": "not-a-real-secret"}
+
+WAYS = ("role", "naive", "instances", "limit", "floor")
+LABELS = {
+    "role": "(a) worker role",
+    "naive": "(b) naive role (copy + loop)",
+    "instances": "(c) worker_instances alone",
+    "limit": "(d) limit: one shell task",
+    "floor": "(e) floor: shell, no Ansible",
+}
 UNIT = """[Unit]
 Description=bench %i
 [Service]
+EnvironmentFile=-/etc/bench.env
 ExecStart=/bin/sleep infinity
 [Install]
 WantedBy=multi-user.target
 """
+DRAIN_WORKER = f"""#!/bin/bash
+# A worker that drains for {DRAIN_SEC} s on SIGTERM, then exits 0.
+child=
+trap '[ -n "$child" ] && kill "$child" 2>/dev/null; sleep {DRAIN_SEC}; exit 0' TERM
+while :; do sleep 60 & child=$!; wait "$child"; done
+"""
+SHIM = """#!/bin/sh
+# sb-bench: time and log every call, then hand over to the real binary.
+t0=$(date +%s%N)
+REAL "$@"
+rc=$?
+echo "$t0 $(date +%s%N) $rc NAME $*" >> /run/sb-bench-calls.log
+exit $rc
+"""
+PYTHON_SHIM = "/usr/local/bin/sb-bench-python"
+
+READING = """\
+- The role writes the collection's hardened unit (ProtectSystem=strict, PrivateTmp, PrivateDevices, a
+  system-call filter...), the other ways a plain one. systemd sets up that sandbox for every instance it
+  starts, in PID 1: in the profile, the one `systemctl start` of all instances is most of the role's
+  converge at large N ("time in them"), and `worker_instances` starting the plain unit shows what the
+  same call costs without it. The naive role
+  would pay the same per start with the same unit; the comparison flatters it.
+- The controller, the containers and their systemd share the same cores: a fleet's converge is bound by
+  them (forks=10 on 2 cores), not by the collection.
+- A rerun that changes nothing makes 3 read-only systemctl calls whatever N; the rest of its cost over a
+  no-op is Ansible's (the role's argument-spec check and its include) and the module's start-up.
+"""
+
+LIVE = set()  # containers to remove, whatever happens
+WORKDIR = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+NAMES = (f"sb-bench-{os.getpid()}-{i}" for i in itertools.count())
 
 
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+class BenchError(RuntimeError):
+    """A benchmark step did not do what it must (never raised for a time)."""
 
 
-def start_container():
-    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
-    sh("docker", "run", "-d", "--name", CONTAINER, "--cap-add", "SYS_ADMIN", "--cgroupns=host",
-       "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-       "--tmpfs", "/tmp", "-e", "container=docker", IMAGE)
-    for _attempt in range(100):
-        state = subprocess.run(["docker", "exec", CONTAINER, "systemctl", "is-system-running"],
-                               capture_output=True, text=True, check=False).stdout.strip()
+# ---------------------------------------------------------------- containers
+
+
+def sh(*args, stdin=None, check=True):
+    """Run a command, return its stdout."""
+    proc = subprocess.run(args, input=stdin, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise BenchError(f"{' '.join(args[:4])}... failed (rc={proc.returncode}): {proc.stderr.strip()[-800:]}")
+    return proc.stdout
+
+
+def dexec(host, script, stdin=None):
+    """Run a bash script inside a container."""
+    flags = ["-i"] if stdin is not None else []
+    return sh("docker", "exec", *flags, host, "bash", "-c", script, stdin=stdin)
+
+
+def start_hosts(count):
+    """Start `count` systemd containers at once and wait until they have booted."""
+    names = [next(NAMES) for _index in range(count)]
+    for name in names:
+        LIVE.add(name)
+        sh("docker", "run", "-d", "--name", name, "--label", "sb-bench=1", "--cap-add", "SYS_ADMIN",
+           "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+           "--tmpfs", "/tmp", "-e", "container=docker", "--stop-signal", "SIGRTMIN+3", IMAGE, "/lib/systemd/systemd")
+    for name in names:
+        wait_booted(name)
+    return names
+
+
+def wait_booted(name):
+    """Wait until systemd in the container has finished booting."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = sh("docker", "exec", name, "systemctl", "is-system-running", check=False).strip()
         if state in ("running", "degraded"):
-            break
+            return
         time.sleep(0.1)
-    sh("docker", "exec", "-i", CONTAINER, "sh", "-c", "cat > /etc/systemd/system/bench@.service",
-       input=UNIT)
-    sh("docker", "exec", CONTAINER, "systemctl", "daemon-reload")
+    raise BenchError(f"{name}: systemd did not finish booting in 60 s")
 
 
-def playbook(tasks):
-    play = [{"name": "bench", "hosts": "all", "gather_facts": False, "tasks": tasks}]
-    handle = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
-    json.dump(play, handle)
-    handle.close()
-    return handle.name
+def remove_hosts(names):
+    """Remove containers (never raises)."""
+    names = [n for n in names if n in LIVE]
+    if names:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
+    LIVE.difference_update(names)
 
 
-def run_playbook(path):
-    """Wall time and peak RSS (MiB) of one ansible-playbook run, in a child of its own."""
-    probe = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.monotonic()\n"
-        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-        "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
-    )
-    out = sh(sys.executable, "-c", probe, "ansible-playbook", "-i", f"{CONTAINER},", "-c",
-             "community.docker.docker", "-e", "ansible_python_interpreter=/usr/bin/python3", path)
-    seconds, rss_kib, rc = out.split()
-    if rc != "0":
-        raise SystemExit(f"benchmark playbook failed: {path}")
-    return float(seconds), int(rss_kib) / 1024
+@contextlib.contextmanager
+def fresh_hosts(count=1):
+    """Fresh containers for the duration of a block; removed after it, whatever happens."""
+    names = []
+    try:
+        names = start_hosts(count)
+        yield names
+    finally:
+        remove_hosts(names)
 
 
-def count_active():
-    out = sh("docker", "exec", CONTAINER, "sh", "-c",
-             "systemctl list-units --plain --no-legend --state=active 'bench@*.service' | wc -l")
+def on_signal(signum, _frame):
+    """Turn SIGTERM/SIGHUP into an exception so that every finally: block runs."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def active_count(host, name="bench"):
+    """Number of active instances of a template."""
+    out = dexec(host, f"systemctl list-units --plain --no-legend --state=active '{name}@*.service' | wc -l")
     return int(out)
 
 
-def bench_reconcile():
-    names = [str(i) for i in range(1, N + 1)]
-    naive_up = playbook([{"name": "start", "ansible.builtin.systemd_service": {
-        "name": "bench@{{ item }}.service", "state": "started", "enabled": True}, "loop": names}])
-    naive_down = playbook([{"name": "stop", "ansible.builtin.systemd_service": {
-        "name": "bench@{{ item }}.service", "state": "stopped", "enabled": False}, "loop": names}])
-    ours_up = playbook([{"name": "up", "supervised.background.worker_instances": {
-        "name": "bench", "count": N}}])
-    ours_down = playbook([{"name": "down", "supervised.background.worker_instances": {
-        "name": "bench", "count": 0}}])
+def expect_active(host, count, what):
+    """Check that exactly `count` instances run (a benchmark of a broken converge is worthless)."""
+    have = active_count(host)
+    if have != count:
+        raise BenchError(f"{what}: {have} instances active, expected {count}")
+
+
+def install_unit(host):
+    """Pre-install the plain template unit (for worker_instances alone)."""
+    dexec(host, "cat > /etc/systemd/system/bench@.service && systemctl daemon-reload", stdin=UNIT)
+
+
+# ---------------------------------------------------------------- playbooks
+
+
+def playbook(tasks, name):
+    """Write a one-play playbook (JSON is YAML) and return its path."""
+    path = WORKDIR / f"{name}.yml"
+    play = [{"name": name, "hosts": "all", "gather_facts": False, "tasks": tasks}]
+    path.write_text(json.dumps(play, indent=1), encoding="utf-8")
+    return path
+
+
+def role_tasks(count, name="bench", **overrides):
+    """The worker role, with a secret env var and no settle wait."""
+    variables = {"worker_name": name, "worker_exec_start": ["/bin/sleep", "infinity"], "worker_count": count,
+                 "worker_secret_env": SECRET, "worker_settle_sec": 0}
+    variables.update(overrides)
+    return [{"name": f"worker {name}", "ansible.builtin.include_role": {"name": "supervised.background.worker"},
+             "vars": variables}]
+
+
+def naive_tasks(count):
+    """What anchor roles do: copy the unit and the env file, reload, loop systemd_service."""
+    env = "".join(f"{k}={v}\n" for k, v in SECRET.items())
+    return [
+        {"name": "unit", "ansible.builtin.copy": {"dest": "/etc/systemd/system/bench@.service", "content": UNIT,
+                                                  "mode": "0644"}, "register": "unit"},
+        {"name": "env file", "ansible.builtin.copy": {"dest": "/etc/bench.env", "content": env, "mode": "0600"},
+         "no_log": True},
+        {"name": "reload", "ansible.builtin.systemd_service": {"daemon_reload": True}, "when": "unit is changed"},
+        {"name": "instances", "ansible.builtin.systemd_service": {"name": "bench@{{ item }}.service",
+                                                                  "enabled": True, "state": "started"},
+         "loop": f"{{{{ range(1, {count} + 1) | list }}}}"},
+    ]
+
+
+def instances_tasks(count, **extra):
+    """One worker_instances call."""
+    args = {"name": "bench", "count": count, "settle_sec": 0}
+    args.update(extra)
+    return [{"name": "instances", "supervised.background.worker_instances": args}]
+
+
+def shell_script(count):
+    """The limit: write the unit, reload, enable and start all instances in one go."""
+    return (f"set -e\ncat > /etc/systemd/system/bench@.service <<'EOF'\n{UNIT}EOF\n"
+            f"systemctl daemon-reload\nsystemctl enable --now $(seq -f 'bench@%g.service' 1 {count})\n")
+
+
+def limit_tasks(count):
+    """One shell task doing what shell_script does."""
+    return [{"name": "limit", "ansible.builtin.shell": shell_script(count), "changed_when": True}]
+
+
+def noop_tasks():
+    """A one-task playbook that changes nothing."""
+    return [{"name": "noop", "ansible.builtin.ping": {}}]
+
+
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def ansible_env(pipelining):
+    """The environment of ansible-playbook: plain output, pipelining on or off."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_WHITELIST")}
+    env.update({"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_STDOUT_CALLBACK": "default",
+                "ANSIBLE_RETRY_FILES_ENABLED": "0",
+                "ANSIBLE_PIPELINING": "1" if pipelining else "0", "ANSIBLE_DIFF_ALWAYS": "0"})
+    return env
+
+
+def run_playbook(hosts, path, pipelining=False, python="/usr/bin/python3", forks=10):
+    """Run a playbook against containers; return (seconds, changed). Fails on any failed host."""
+    argv = ["ansible-playbook", "-i", ",".join(hosts) + ",", "-c", "community.docker.docker", "-f", str(forks),
+            "-e", f"ansible_python_interpreter={python}", str(path)]
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(pipelining), check=False)
+    seconds = time.monotonic() - start
+    recap = RECAP.findall(proc.stdout)
+    bad = [h for h, _ok, _ch, unreachable, failed in recap if int(unreachable) or int(failed)]
+    if proc.returncode != 0 or len(recap) != len(hosts) or bad:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+        raise BenchError(f"{path.name} failed on {bad or hosts} (rc={proc.returncode}):\n{tail}")
+    return seconds, sum(int(changed) for _h, _ok, changed, _u, _f in recap)
+
+
+def run_unchanged(host, path, pipelining=False):
+    """Run a playbook that must change nothing; return its time."""
+    seconds, changed = run_playbook([host], path, pipelining)
+    if changed:
+        raise BenchError(f"{path.name}: a rerun reported changed={changed}, expected 0")
+    return seconds
+
+
+# ---------------------------------------------------------------- 1-3: converge, rerun, scale, roll
+
+
+class Results:
+    """Samples by key; every figure reported is a median."""
+
+    def __init__(self):
+        self.samples = {}
+        self.notes = []
+
+    def add(self, key, value):
+        """Record one sample."""
+        self.samples.setdefault(key, []).append(value)
+
+    def median(self, key):
+        """Median of a key's samples, or None."""
+        values = self.samples.get(key)
+        return statistics.median(values) if values else None
+
+    def count(self, key):
+        """Number of samples of a key."""
+        return len(self.samples.get(key, ()))
+
+
+def converge(way, host, count):
+    """Converge `count` instances one way on a fresh host; return the time it took."""
+    if way == "floor":
+        start = time.monotonic()
+        dexec(host, shell_script(count))
+        return time.monotonic() - start
+    if way == "instances":
+        install_unit(host)
+    tasks = {"role": role_tasks, "naive": naive_tasks, "instances": instances_tasks, "limit": limit_tasks}[way]
+    seconds, _changed = run_playbook([host], playbook(tasks(count), f"{way}-{count}"))
+    return seconds
+
+
+def reruns_role(host, count, res, turn):
+    """Issue 16 on the role's host: rerun the role and a no-op, with and without pipelining."""
+    runs = [("role", role_tasks(count)), ("noop", noop_tasks())]
+    order = [(what, tasks, piped) for what, tasks in runs for piped in (False, True)]
+    for what, tasks, piped in rotate(order, turn):
+        key = f"rerun {what}{' piped' if piped else ''}"
+        res.add(key, run_unchanged(host, playbook(tasks, f"rerun-{what}-{count}"), piped))
+
+
+def reruns_naive(host, count, res, turn):
+    """Issue 16 on the naive role's host: its rerun, with and without pipelining."""
+    path = playbook(naive_tasks(count), f"rerun-naive-{count}")
+    for piped in rotate([False, True], turn):
+        res.add(f"rerun naive{' piped' if piped else ''}", run_unchanged(host, path, piped))
+
+
+def roll_and_scale(host, count, res):
+    """On the role's host: a rolling restart of all instances, then a scale-down to a tenth."""
+    roll = playbook(instances_tasks(count, restart="rolling", settle_sec=ROLL_SETTLE), f"roll-{count}")
+    pids = dexec(host, "systemctl show -p MainPID --value 'bench@*.service' | sort")
+    seconds, changed = run_playbook([host], roll)
+    if not changed or dexec(host, "systemctl show -p MainPID --value 'bench@*.service' | sort") == pids:
+        raise BenchError("the rolling restart restarted nothing")
+    res.add("rolling restart", seconds)
+    target = max(1, count // 10)
+    seconds, _changed = run_playbook([host], playbook(role_tasks(target), f"scale-{target}"))
+    expect_active(host, target, f"scale down {count} -> {target}")
+    res.add("scale down", seconds)
+
+
+def rotate(items, turn):
+    """The items, starting at a different one each turn (interleaving without a fixed order)."""
+    items = list(items)
+    shift = turn % len(items)
+    return items[shift:] + items[:shift]
+
+
+def bench_way(way, count, res, turn):
+    """One sample of one way at one size, plus the extra figures at the focus size."""
+    with fresh_hosts() as (host,):
+        res.add((way, count), converge(way, host, count))
+        expect_active(host, count, f"{way} at N={count}")
+        if count == focus_size() and way == "role":
+            reruns_role(host, count, res, turn)
+            roll_and_scale(host, count, res)
+        elif count == focus_size() and way == "naive":
+            reruns_naive(host, count, res, turn)
+
+
+def focus_size():
+    """The size of the rerun/scale/roll figures: 50, or the largest size benchmarked."""
+    return FOCUS if FOCUS in SIZES else SIZES[-1]
+
+
+def bench_converge(res):
+    """Rounds of every size, the five ways interleaved (rotated) within each round."""
+    for rnd in range(max(ROUNDS, LARGE_ROUNDS)):
+        for turn, count in enumerate(SIZES):
+            rounds = LARGE_ROUNDS if count == SIZES[-1] and len(SIZES) > 1 else ROUNDS
+            if rnd >= rounds:
+                continue
+            for way in rotate(WAYS, rnd + turn):
+                if way == "naive" and count > NAIVE_MAX:
+                    continue
+                start = time.monotonic()
+                bench_way(way, count, res, rnd)
+                log(f"round {rnd + 1}/{rounds} N={count:<4} {way:<10} {res.samples[(way, count)][-1]:7.2f} s "
+                    f"(with its extras {time.monotonic() - start:6.1f} s)")
+    if LARGE_ROUNDS < ROUNDS and len(SIZES) > 1:
+        res.notes.append(f"N={SIZES[-1]} ran {LARGE_ROUNDS} rounds, not {ROUNDS} (BENCH_LARGE_ROUNDS): its naive loop takes "
+                         "minutes a round on 2 cores, and the whole run would otherwise pass an hour.")
+    skipped = [n for n in SIZES if n > NAIVE_MAX]
+    if skipped:
+        res.notes.append(f"The naive loop was skipped at N={', '.join(map(str, skipped))} (BENCH_NAIVE_MAX={NAIVE_MAX}).")
+
+
+# ---------------------------------------------------------------- 4: supervision
+
+KILL_SCRIPT = """
+u=crashy@1.service
+for i in $(seq {samples}); do
+  while [ "$(systemctl show -p SubState --value $u)" != running ]; do sleep 0.05; done
+  sleep 0.3
+  old=$(systemctl show -p MainPID --value $u)
+  kill -9 "$old"; t0=$(date +%s%N)
+  while :; do
+    new=$(systemctl show -p MainPID --value $u)
+    [ "$new" != 0 ] && [ "$new" != "$old" ] && break
+  done
+  echo $(( ($(date +%s%N) - t0) / 1000 ))
+done
+"""
+STOP_SCRIPT = """
+u=drain@1.service
+for i in $(seq {samples}); do
+  systemctl start $u || exit 1; sleep 0.5
+  t0=$(date +%s%N); systemctl stop $u; t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000 )) $(systemctl show -p Result --value $u) \
+    $(systemctl show -p ExecMainCode --value $u) $(systemctl show -p ExecMainStatus --value $u)
+done
+"""
+
+
+def bench_supervision(res):
+    """kill -9 -> new MainPID delay against RestartSec; draining stops against the drain time."""
+    with fresh_hosts() as (host,):
+        dexec(host, "cat > /usr/local/bin/bench-drain && chmod 0755 /usr/local/bin/bench-drain", stdin=DRAIN_WORKER)
+        tasks = (role_tasks(1, "crashy", worker_restart_sec=RESTART_SEC, worker_start_limit_burst=1000)
+                 + role_tasks(1, "drain", worker_exec_start=["/bin/bash", "/usr/local/bin/bench-drain"],
+                              worker_timeout_stop_sec=10, worker_kill_mode="mixed", worker_start_limit_burst=1000))
+        run_playbook([host], playbook(tasks, "supervision"))
+        for line in dexec(host, KILL_SCRIPT.format(samples=SAMPLES)).split():
+            res.add("kill delay", int(line) / 1e6)
+        for line in dexec(host, STOP_SCRIPT.format(samples=SAMPLES)).splitlines():
+            micros, result, code, status = line.split()
+            res.add("stop time", int(micros) / 1e6)
+            killed = result == "timeout" or (code == "2" and status == "9")
+            res.add("stop killed", int(killed))
+
+
+# ---------------------------------------------------------------- 6: fleet
+
+
+def bench_fleet(res):
+    """Converge the role (10 instances) on 1, 5 and 10 fresh hosts at once, forks=10."""
+    path = playbook(role_tasks(FLEET_INSTANCES), "fleet")
+    for rnd in range(ROUNDS):
+        for size in rotate(FLEET, rnd):
+            with fresh_hosts(size) as hosts:
+                seconds, _changed = run_playbook(hosts, path, forks=10)
+                for host in hosts:
+                    expect_active(host, FLEET_INSTANCES, f"fleet of {size}")
+            res.add(("fleet", size), seconds)
+            log(f"fleet round {rnd + 1}/{ROUNDS} hosts={size:<3} {seconds:7.2f} s")
+
+
+# ---------------------------------------------------------------- 7: profile
+
+
+def install_shims(host):
+    """Log and time every systemctl / systemd-analyze call and every remote python run."""
+    for binary in ("/usr/bin/systemctl", "/usr/bin/systemd-analyze"):
+        real = f"{binary}.sb-bench-real"
+        shim = SHIM.replace("REAL", real).replace("NAME", Path(binary).name)
+        dexec(host, f"mv {binary} {real} && cat > {binary} && chmod 0755 {binary}", stdin=shim)
+    python = SHIM.replace("REAL", "/usr/bin/python3").replace("NAME", "python")
+    dexec(host, f"cat > {PYTHON_SHIM} && chmod 0755 {PYTHON_SHIM}", stdin=python)
+
+
+def read_calls(host):
+    """The shims' log: (program, verb, seconds) per call."""
+    calls = []
+    for line in dexec(host, "cat /run/sb-bench-calls.log 2>/dev/null || true").splitlines():
+        parts = line.split()
+        verb = next((p for p in parts[4:] if not p.startswith("-")), "") if parts[3] != "python" else ""
+        calls.append((parts[3], verb, (int(parts[1]) - int(parts[0])) / 1e9))
+    return calls
+
+
+def summarize(run, piped, wall, calls):
+    """One profile line: wall time, remote python time, systemctl calls by verb."""
+    python = [c for c in calls if c[0] == "python"]
+    systemctl = [c for c in calls if c[0] != "python"]
+    verbs = {}
+    for prog, verb, _sec in systemctl:
+        key = f"{prog} {verb}".replace("systemctl ", "")
+        verbs[key] = verbs.get(key, 0) + 1
+    return {"run": run, "piped": piped, "wall": wall, "module": sum(c[2] for c in python), "pythons": len(python),
+            "calls": len(systemctl), "call_time": sum(c[2] for c in systemctl), "verbs": verbs}
+
+
+def profile_run(host, run, tasks, piped):
+    """Run one playbook with the shims' log emptied first; return its profile line."""
+    dexec(host, ": > /run/sb-bench-calls.log")
+    wall, _changed = run_playbook([host], playbook(tasks, f"profile-{run.split()[0]}"), piped, python=PYTHON_SHIM)
+    return summarize(run, piped, wall, read_calls(host))
+
+
+def profile_host(way, count, piped):
+    """On a fresh host: the converge, the rerun that changes nothing, and a one-task no-op."""
+    with fresh_hosts() as (host,):
+        if way == "instances":
+            install_unit(host)
+        install_shims(host)
+        tasks = role_tasks(count) if way == "role" else instances_tasks(count)
+        lines = [profile_run(host, f"{way} converge", tasks, piped)]
+        expect_active(host, count, f"profile {way}")
+        lines.append(profile_run(host, f"{way} rerun", tasks, piped))
+        lines.append(profile_run(host, "no-op", noop_tasks(), piped))
+    return lines
+
+
+def bench_profile(res):
+    """Where the time of one call at the largest N goes, with and without pipelining."""
+    count = SIZES[-1]
+    for way in ("instances", "role"):
+        for piped in (False, True):
+            for line in profile_host(way, count, piped):
+                res.add("profile", line)
+    res.notes.append(f"The profile is one run per line at N={count}; its shims add a few ms to every call they time.")
+
+
+# ---------------------------------------------------------------- report
+
+
+def log(msg):
+    """Progress on stderr."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fmt(value, unit=" s"):
+    """A figure, or a dash."""
+    return "—" if value is None else f"{value:.2f}{unit}"
+
+
+def ratio(num, den):
+    """num/den as 'N.Nx', or a dash."""
+    return "—" if num is None or den is None or not den else f"{num / den:.1f}x"
+
+
+def table(head, rows):
+    """A markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def converge_tables(res):
+    """Converge medians per N, and the ratios."""
+    times = [[f"N={n}", res.count(("role", n))] + [fmt(res.median((w, n))) for w in WAYS] for n in SIZES]
+    head = ["size", "rounds"] + [LABELS[w] for w in WAYS]
+    ratios = []
+    for n in SIZES:
+        med = {w: res.median((w, n)) for w in WAYS}
+        ratios.append([f"N={n}", ratio(med["naive"], med["role"]), ratio(med["naive"], med["instances"]),
+                       ratio(med["instances"], med["limit"]), ratio(med["role"], med["limit"]),
+                       ratio(med["limit"], med["floor"])])
+    rhead = ["size", "naive / role", "naive / worker_instances", "worker_instances / limit", "role / limit",
+             "limit / floor"]
+    return table(head, times) + "\n\n" + table(rhead, ratios)
+
+
+def rerun_table(res):
+    """Issue 16's three rows."""
+    n = focus_size()
+    rows = [
+        ["fresh converge", fmt(res.median(("role", n))), fmt(res.median(("naive", n))), "—"],
+        ["idempotent rerun, changed=0", fmt(res.median("rerun role")), fmt(res.median("rerun naive")),
+         fmt(res.median("rerun noop"))],
+        ["rerun with ANSIBLE_PIPELINING=1", fmt(res.median("rerun role piped")),
+         fmt(res.median("rerun naive piped")), fmt(res.median("rerun noop piped"))],
+    ]
+    return table([f"run (N={n})", "role", "naive role (copy + loop)", "one-task no-op playbook"], rows)
+
+
+def ops_table(res):
+    """Scale-down and rolling restart."""
+    n = focus_size()
+    roll, noop = res.median("rolling restart"), res.median("rerun noop")
+    per = None if roll is None else (roll - (noop or 0)) / n
+    rows = [[f"scale down {n} -> {max(1, n // 10)} (role)", fmt(res.median("scale down")), "—"],
+            [f"rolling restart of {n} (worker_instances, settle_sec={ROLL_SETTLE})", fmt(roll),
+             f"{fmt(per)} per instance (settle {ROLL_SETTLE} s + {fmt(per and per - ROLL_SETTLE)} restart)"]]
+    return table(["operation", "median", "note"], rows)
+
+
+def supervision_table(res):
+    """kill -9 and draining stops."""
+    kills, stops = res.samples.get("kill delay", []), res.samples.get("stop time", [])
+    if not kills:
+        return "Not run."
+    rows = [[f"kill -9 of the main PID -> new MainPID ({len(kills)} kills)", fmt(res.median("kill delay")),
+             fmt(max(kills)), f"RestartSec={RESTART_SEC} s"],
+            [f"systemctl stop of a draining worker ({len(stops)} stops)", fmt(res.median("stop time")),
+             fmt(max(stops)), f"drain {DRAIN_SEC} s; ended in SIGKILL: {sum(res.samples['stop killed'])}"]]
+    return table(["event", "median", "max", "against"], rows)
+
+
+def fleet_table(res):
+    """Fleet converge times."""
+    if not res.count(("fleet", FLEET[0])):
+        return "Not run."
+    one = res.median(("fleet", FLEET[0]))
+    rows = [[h, fmt(res.median(("fleet", h))), ratio(res.median(("fleet", h)), one)] for h in FLEET]
+    return table(["hosts", f"role, {FLEET_INSTANCES} instances each, forks=10", f"against {FLEET[0]} host"], rows)
+
+
+def profile_table(res):
+    """Where the time of one call goes."""
     rows = []
-    for label, up, down in (("loop of systemd_service", naive_up, naive_down),
-                            ("one worker_instances call", ours_up, ours_down)):
-        t_up, m_up = run_playbook(up)
-        assert count_active() == N, f"{label}: scale-up did not start {N} instances"
-        t_down, m_down = run_playbook(down)
-        assert count_active() == 0, f"{label}: scale-down left instances running"
-        rows.append((label, t_up, t_down, max(m_up, m_down)))
-    for path in (naive_up, naive_down, ours_up, ours_down):
-        os.unlink(path)
-    return rows
+    for p in res.samples.get("profile", []):
+        verbs = ", ".join(f"{k} {v}" for k, v in sorted(p["verbs"].items()))
+        rows.append([p["run"], "on" if p["piped"] else "off", fmt(p["wall"]), fmt(p["module"]),
+                     fmt(p["wall"] - p["module"]), p["calls"], fmt(p["call_time"]), verbs])
+    if not rows:
+        return "Not run."
+    head = ["run", "pipelining", "wall", "remote python (module)", "Ansible's own", "systemctl calls",
+            "time in them", "by verb"]
+    return table(head, rows)
 
 
-def bench_show():
-    script = (
-        "units=$(for i in $(seq 1 %d); do printf 'bench@%%s.service ' $i; done)\n"
-        "t0=$(date +%%s%%N); for r in 1 2 3 4 5; do systemctl show -p ActiveState,MainPID,NRestarts $units >/dev/null; done\n"
-        "t1=$(date +%%s%%N); for r in 1 2 3 4 5; do for u in $units; do systemctl show -p ActiveState,MainPID,NRestarts $u >/dev/null; done; done\n"
-        "t2=$(date +%%s%%N); echo $(( (t1 - t0) / 5000 )) $(( (t2 - t1) / 5000 ))\n" % N
-    )
-    batched_us, per_unit_us = sh("docker", "exec", CONTAINER, "bash", "-c", script).split()
-    return int(batched_us), int(per_unit_us)
+def targets(res):
+    """The issues' targets, met or not."""
+    n, big = focus_size(), SIZES[-1]
+    med = res.median
+    checks = [
+        ("16", f"N={n}: rerun (changed=0) <= 1.5x a one-task no-op", med("rerun role"), med("rerun noop"), 1.5, "le"),
+        ("16", f"N={n}: rerun <= 1.5x no-op, with pipelining", med("rerun role piped"), med("rerun noop piped"),
+         1.5, "le"),
+        ("16, 11", f"N={n}: role fresh converge >= 10x faster than naive role", med(("naive", n)),
+         med(("role", n)), 10, "ge"),
+        ("11", f"N={n}: worker_instances within 1.3x of the limit", med(("instances", n)), med(("limit", n)),
+         1.3, "le"),
+        ("11", f"N={big}: worker_instances >= 40x faster than the loop", med(("naive", big)),
+         med(("instances", big)), 40, "ge"),
+        ("11", f"N={big}: role >= 40x faster than the loop", med(("naive", big)), med(("role", big)), 40, "ge"),
+        ("11", "fleet: 10 hosts <= 1.5x one host", med(("fleet", 10)), med(("fleet", 1)), 1.5, "le"),
+    ]
+    rows = []
+    for issue, what, num, den, bound, how in checks:
+        if num is None or den is None:
+            rows.append([issue, what, "not measured", "—"])
+            continue
+        value = num / den
+        met = value <= bound if how == "le" else value >= bound
+        rows.append([issue, what, f"{value:.2f}x", "met" if met else "**not met**"])
+    kills = res.samples.get("stop killed")
+    if kills is not None:
+        rows.append(["11", "draining stops ending in SIGKILL: 0", str(sum(kills)), "met" if not sum(kills) else "**not met**"])
+    return table(["issue", "target", "measured", ""], rows)
+
+
+def machine():
+    """What the figures were measured on."""
+    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines()
+                if line.startswith("MemTotal")), "0")
+    docker = sh("docker", "version", "--format", "{{.Server.Version}}", check=False).strip()
+    ansible = (sh("ansible", "--version", check=False).splitlines() or ["?"])[0]
+    return table(["", ""], [
+        ["date", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")],
+        ["CPUs (nproc)", os.cpu_count()], ["memory", f"{int(mem) / 1024 / 1024:.1f} GiB"],
+        ["kernel", platform.release()], ["docker engine", docker], ["ansible", ansible],
+        ["python (controller)", platform.python_version()], ["image", IMAGE],
+        ["rounds", f"{ROUNDS} ({LARGE_ROUNDS} at N={SIZES[-1]})"],
+    ])
+
+
+def report(res):
+    """The whole report, as markdown."""
+    sections = [
+        "# Performance\n\nWritten by `make bench` (bench/run.py); every figure is the median of the rounds, the ways "
+        "interleaved within each round, each converge on a fresh container. Timings are reported, never asserted "
+        "in tests. Other jobs may have shared the machine: the ratios, taken within a round, are the robust figures.",
+        "Reproduce: `make bench` (sizes: `BENCH_SIZES=1,10,50,200`, rounds: `BENCH_ROUNDS=5`, "
+        "`BENCH_LARGE_ROUNDS`, `BENCH_NAIVE_MAX=200`; see the docstring of bench/run.py).",
+        "## Targets\n\n" + targets(res),
+        "## 1. Converge N instances on a fresh host (seconds)\n\n" + converge_tables(res) + "\n\n![time against N]"
+        "(performance.png)",
+        "## 2. Idempotent rerun (issue 16)\n\n" + rerun_table(res),
+        "## 3. Scale down and rolling restart\n\n" + ops_table(res),
+        "## 4. Supervision\n\n" + supervision_table(res),
+        "## 6. Fleet\n\n" + fleet_table(res),
+        "## 7. Profile of one call\n\n" + profile_table(res),
+        "## Reading the figures\n\n" + READING.rstrip(),
+        "## Machine\n\n" + machine(),
+        "## Notes\n\n" + "\n".join(f"- {n}" for n in res.notes + [
+            "Item 5 of issue 11 (a CI step whose tunnel keeps the output pipe open) is not measured here."]),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def plot(res):
+    """Time against N, log-log, the five ways."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    fig, axes = plt.subplots(figsize=(8, 5.5))
+    for way, marker in zip(WAYS, "osD^v"):
+        points = [(n, res.median((way, n))) for n in SIZES if res.median((way, n)) is not None]
+        if points:
+            axes.plot(*zip(*points), marker=marker, label=LABELS[way])
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("instances N")
+    axes.set_ylabel("converge time on a fresh host (s, median)")
+    axes.set_title("supervised.background: converge time against N")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+    plt.close(fig)
 
 
 def main():
-    start_container()
+    """Run every section, print the report, write the markdown and the plot."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    res = Results()
+    started = time.monotonic()
+    failed = []
     try:
-        rows = bench_reconcile()
-        batched, per_unit = bench_show()
+        for section, func in (("converge", bench_converge), ("supervision", bench_supervision), ("fleet", bench_fleet),
+                              ("profile", bench_profile)):
+            if section not in SKIP:
+                log(f"--- {section}")
+                if not run_section(section, func, res):
+                    failed.append(section)
     finally:
-        subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
-    print(f"\nReconcile {N} instances of a template (scale 0 -> {N} -> 0), real systemd in a container")
-    print(f"{'way':<28} {'up (s)':>8} {'down (s)':>9} {'peak RSS (MiB)':>15}")
-    for label, t_up, t_down, rss in rows:
-        print(f"{label:<28} {t_up:>8.2f} {t_down:>9.2f} {rss:>15.1f}")
-    (_naive, n_up, n_down, n_rss), (_ours, o_up, o_down, o_rss) = rows
-    print(f"ratio naive/ours: up {n_up / o_up:.1f}x, down {n_down / o_down:.1f}x, memory {n_rss / o_rss:.2f}x")
-    print(f"\nRead the state of {N} units: one batched systemctl show {batched / 1000:.1f} ms, "
-          f"one call per unit {per_unit / 1000:.1f} ms (ratio {per_unit / batched:.1f}x)")
+        remove_hosts(list(LIVE))
+        for path in WORKDIR.iterdir():
+            path.unlink()
+        WORKDIR.rmdir()
+    res.notes.append(f"The whole run took {(time.monotonic() - started) / 60:.0f} minutes.")
+    text = report(res)
+    print(text)
+    DOC.write_text(text, encoding="utf-8")
+    plot(res)
+    log(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
+    if failed:
+        raise BenchError(f"these sections failed (see docs/performance.md): {', '.join(failed)}")
+
+
+def run_section(section, func, res):
+    """Run one section; a failure is reported with the figures of the others, not lost with them."""
+    try:
+        func(res)
+        return True
+    except BenchError as error:
+        log(f"bench: {section} failed: {error}")
+        first = str(error).splitlines()[0]
+        res.notes.append(f"**The {section} section failed**: {first} (the figures above are those measured before).")
+        return False
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BenchError as error:
+        sys.exit(f"bench: {error}")
+    except KeyboardInterrupt:
+        sys.exit("bench: interrupted; its containers were removed")
