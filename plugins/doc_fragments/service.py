@@ -187,9 +187,10 @@ options:
     description:
       - C(OnFailure=) units, started when the service enters the failed state (for a worker, when it gives up
         after its start limit). May be a template instance with a specifier, such as V(alert@%n.service).
-      - On systemd 254 and later (Debian 13) a service also passes through the failed state on each crash that
+      - >-
+        On systemd 254 and later (Debian 13) a service also passes through the failed state on each crash that
         C(Restart=) recovers from, so these units run after every crash too, not only when the worker gives up
-        (measured: systemd 252 runs them only when it gives up).
+        (measured on systemd 252, they run only when it gives up).
     type: list
     elements: str
     default: []
