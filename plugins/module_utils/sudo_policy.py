@@ -111,6 +111,7 @@ update-alternatives busctl dbus-send gdbus qdbus varlinkctl coredumpctl visudo s
 pppd logrotate openfortivpn openvpn tclkit
 logsave choom debconf debconf-communicate login newusers chgpasswd scriptlive scriptreplay bashbug sulogin
 agetty getty mingetty pam-auth-update pdb ssh-agent dbus-launch entr nq sem ispell groff nroff troff
+tini dumb-init catatonit savelog
 """.split())
 # Bare words an argument may not be: what a wrapper that runs its arguments (logsave, choom, env...)
 # would find on sudo's secure_path and start as root. Narrower than the families, so that ordinary
@@ -118,11 +119,12 @@ agetty getty mingetty pam-auth-update pdb ssh-agent dbus-launch entr nq sem ispe
 INTERPRETER_WORDS = frozenset("""
 sh bash dash zsh ksh mksh lksh oksh ash csh tcsh fish rbash busybox toybox pwsh yash posh sash
 python pypy ipython perl ruby irb php lua luajit node nodejs deno tclsh wish expect guile gawk mawk nawk awk
-vi vim nvim vim.basic vim.tiny vim.nox emacs nano less gdb
+vi vim nvim gvim vim.basic vim.tiny vim.nox emacs nano less gdb ed pdb pydoc
 """.split())
 # Where a language keeps its library: a script there (pdb.py, trace.py, cProfile.py...) runs whatever
 # program or expression the caller passes, so none is granted as a command.
-LIBRARY_DIRS = ("/usr/lib/python", "/usr/local/lib/python", "/usr/lib/pypy", "/usr/lib/perl", "/usr/share/perl",
+LIBRARY_DIRS = ("/usr/lib/python", "/usr/local/lib/python", "/usr/share/python", "/usr/lib/pypy", "/usr/lib/perl",
+                "/usr/share/perl",
                 "/usr/local/lib/perl", "/usr/local/share/perl", "/usr/lib/ruby", "/usr/share/ruby", "/usr/lib/node",
                 "/usr/share/nodejs", "/usr/lib/x86_64-linux-gnu/perl", "/usr/lib/aarch64-linux-gnu/perl",
                 "/usr/share/lua", "/usr/lib/tcltk", "/usr/share/tcltk")
@@ -189,8 +191,13 @@ def family_of(base):
 
 
 def names_interpreter(word):
-    """Whether a bare word (no '/') names a shell, an interpreter or an editor (python3.11 -> python)."""
-    return word in INTERPRETER_WORDS or re.sub(r"[0-9][0-9.]*$", "", word) in INTERPRETER_WORDS
+    """Whether a bare word (no '/') names a shell, an interpreter or an editor: the word, or one of its
+    '-'/'.'-separated parts, once trailing version digits are dropped (python3.11 -> python,
+    bash-static -> bash, python3-dbg -> python, vim.gtk3 -> vim)."""
+    for part in [word] + re.split(r"[-.]", word):
+        if part in INTERPRETER_WORDS or re.sub(r"[0-9][0-9.]*$", "", part) in INTERPRETER_WORDS:
+            return True
+    return False
 
 
 def _digest(path, size):

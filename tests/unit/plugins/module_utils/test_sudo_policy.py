@@ -233,17 +233,20 @@ def test_family_of_innocent_names(name):
 
 @pytest.mark.parametrize("path", ["/usr/lib/python3.11/trace.py", "/usr/lib/python3/dist-packages/x/cli.py",
                                   "/usr/local/lib/python3.13/timeit.py", "/usr/share/perl5/Debconf/x.pl",
-                                  "/usr/lib/ruby/3.1.0/un.rb"])
+                                  "/usr/lib/ruby/3.1.0/un.rb", "/usr/share/python3/py3versions.py"])
 def test_scripts_in_a_language_library_are_refused(path):
     with pytest.raises(InputError, match="script in a language's library"):
         sudo_policy.check_program("commands[0]", path, [], False)
 
 
-@pytest.mark.parametrize("word", ["sh", "dash", "bash5", "python3.11", "perl", "busybox", "vim.nox", "gdb", "node"])
+@pytest.mark.parametrize("word", ["sh", "dash", "bash5", "python3.11", "perl", "busybox", "vim.nox", "gdb", "node",
+                                  # a second adversarial pass: variants and parts
+                                  "bash-static", "dash.static", "python3-dbg", "python3.11-dbg", "vim.gtk3", "gvim",
+                                  "ed", "pdb3", "pydoc3", "sh.", "-sh", "perl5.36-x86_64-linux-gnu"])
 def test_bare_interpreter_names_are_refused_as_arguments(word):
     assert sudo_policy.names_interpreter(word)
     with pytest.raises(InputError, match="a shell or interpreter"):
-        sudo_policy.check_generic_arguments("commands[0]", [word])
+        sudo_policy.check_generic_arguments("commands[0]", ["--", word] if word.startswith("-") else [word])
 
 
 @pytest.mark.parametrize("word", ["time", "info", "at", "status", "restart", "iso", "make", "r", "more", "sort"])

@@ -486,7 +486,7 @@ BAD = [
         "ksh93u+m", "ld.lld", "sh.distrib", "bash-static",
         # Found by an adversarial pass after the redesign: each one gave a root shell under real sudo.
         "logsave", "choom", "debconf", "login", "newusers", "chgpasswd", "scriptlive", "bashbug", "sulogin",
-        "agetty", "pam-auth-update", "pdb3", "pdb.py",
+        "agetty", "pam-auth-update", "pdb3", "pdb.py", "tini", "dumb-init",
     )],
     # A wrapper that runs its arguments finds a bare shell or interpreter name on secure_path.
     *[(f"bare-interpreter-{word}", probe(*args), "commands[0]", "a shell or interpreter") for word, args in (
