@@ -11,8 +11,9 @@ touches the host.
 from __future__ import annotations
 
 import os
+import pwd
 
-from ansible_collections.supervised.background.plugins.module_utils import env_rules, secret_files, unit_file, validate
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, secret_files, systemd, unit_file, validate
 from ansible_collections.supervised.background.plugins.module_utils.systemd import UNIT_SUFFIXES, unit_name
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError
 
@@ -148,6 +149,39 @@ def secrets_dir():
     return os.path.dirname(secret_files.CREDENTIAL_DIR)
 
 
+# Where systemd creates each directory it hands to the service's user.
+OWNED_DIR_BASES = (("state_directory", "/var/lib"), ("runtime_directory", "/run"), ("logs_directory", "/var/log"))
+
+
+def _taken_directories(name, kind, params):
+    """On a first deploy (no unit file of this name yet), a directory systemd would hand to the
+    service's user must not exist already unless that user owns it: it belongs to someone else (a
+    worker named 'sudo' with runtime_directory 'sudo/ts' would be handed sudo's /run/sudo/ts)."""
+    user = params.get("user")
+    if not user or user in ("root", "0"):
+        return
+    unit = f"{name}@.service" if kind == "worker" else f"{name}.service"
+    if os.path.lexists(os.path.join(systemd.SYSTEM_UNIT_DIR, unit)):
+        return
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        uid = None
+    for option, base in OWNED_DIR_BASES:
+        if not params.get(option):
+            continue
+        first = os.path.join(base, str(params[option]).split("/", 1)[0])
+        try:
+            owner = os.lstat(first).st_uid
+        except OSError:
+            continue
+        if owner != uid:
+            raise InputError(
+                f"{option}: {first} already exists and belongs to uid {owner}, not to {user}; systemd would hand it "
+                f"(or what lies below it) to {user}. This is the first deploy of {unit}, so it is someone else's: "
+                "choose another name, or remove the directory if it is a leftover")
+
+
 def _credentials(params):
     """``{ID: path}`` options -> (LoadCredential lines, ids)."""
     lines = []
@@ -244,6 +278,7 @@ def render(name, params, kind="worker"):
                               ("logs_directory", "LogsDirectory")):
         if p.get(option) is not None:
             service.append((directive, unit_file.owned_dir(option, p[option], name)))
+    _taken_directories(name, kind, p)
     if p.get("read_write_paths"):
         paths = [unit_file.path_value(f"read_write_paths[{i}]", path, optional_prefix=True)
                  for i, path in enumerate(p["read_write_paths"])]

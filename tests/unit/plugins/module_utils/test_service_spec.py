@@ -94,3 +94,15 @@ def test_refusals_name_the_option(override, field):
 def test_weakening_settings_are_overrides():
     plan = service_spec.render("qw", params(settings={"PrivateTmp": False}))
     assert plan.overrides == ["PrivateTmp=no"] and "PrivateTmp=no" in plan.text
+
+
+def test_a_directory_someone_else_owns_is_refused_on_a_first_deploy(tmp_path, monkeypatch):
+    from ansible_collections.supervised.background.plugins.module_utils import systemd
+    monkeypatch.setattr(systemd, "SYSTEM_UNIT_DIR", str(tmp_path))
+    # /var/lib/dpkg exists and is root's: a worker named dpkg running as nobody would be handed it.
+    with pytest.raises(InputError, match="^state_directory: /var/lib/dpkg already exists and belongs to uid 0, not to nobody"):
+        service_spec.render("dpkg", params(user="nobody", state_directory="dpkg"))
+    # Not on a later deploy (the directory is this worker's, made by systemd), nor for a root service.
+    (tmp_path / "dpkg@.service").write_text("# Managed by supervised.background\n")
+    assert "StateDirectory=dpkg" in service_spec.render("dpkg", params(user="nobody", state_directory="dpkg")).text
+    assert "StateDirectory=apt" in service_spec.render("apt", params(user="root", state_directory="apt")).text
