@@ -15,7 +15,7 @@ import pwd
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.supervised.background.plugins.module_utils import locking
+from ansible_collections.supervised.background.plugins.module_utils import accounts, locking, provision, secret_files, systemd
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -119,3 +119,44 @@ def snapshot_tree():
         return state
 
     return _snap
+
+
+def _provisioned_host(tmp_path, monkeypatch, removed):
+    """A host tree for the modules that provision a service (worker, periodic_job): unit dir,
+    /etc/supervised-background, /var/lib, /var/log, /var/cache and /opt under ``tmp_path``, with the
+    module_utils pointed at it and account changes recorded (``removed(user)`` is what a removal
+    reports). Returns the directories by name, plus ``root``, ``own`` and ``accounts``."""
+    root = tmp_path / "host"
+    dirs = {name: root / name for name in ("units", "etc", "var-lib", "var-log", "var-cache", "opt")}
+    for directory in dirs.values():
+        directory.mkdir(parents=True)
+    own = dirs["etc"] / "supervised-background"
+    monkeypatch.setattr(systemd, "SYSTEM_UNIT_DIR", str(dirs["units"]))
+    monkeypatch.setattr(provision, "ENV_DIR", str(own))
+    monkeypatch.setattr(secret_files, "COLLECTION_DIR", str(own))
+    monkeypatch.setattr(secret_files, "CREDENTIAL_DIR", str(own / "credentials"))
+    monkeypatch.setattr(provision, "OWNER_DIRS", (("state_directory", str(dirs["var-lib"])),
+                                                  ("logs_directory", str(dirs["var-log"])),
+                                                  ("cache_directory", str(dirs["var-cache"]))))
+    original_init = provision.Provision.__init__
+
+    def init(self, module, name, params):
+        original_init(self, module, name, params)
+        self.cred_dir = os.path.join(secret_files.CREDENTIAL_DIR, name)
+
+    monkeypatch.setattr(provision.Provision, "__init__", init)
+    account_calls = []
+    monkeypatch.setattr(accounts, "ensure_system_account",
+                        lambda module, user, group: account_calls.append(("ensure", user, group)) or [])
+    monkeypatch.setattr(accounts, "remove_account",
+                        lambda module, user, group: account_calls.append(("remove", user, group)) or removed(user))
+    dirs["root"] = root
+    dirs["own"] = own
+    dirs["accounts"] = account_calls
+    return dirs
+
+
+@pytest.fixture
+def provisioned_host(tmp_path, monkeypatch):
+    """``provisioned_host(removed=...)`` lays out the host tree of :func:`_provisioned_host`."""
+    return lambda removed=lambda user: []: _provisioned_host(tmp_path, monkeypatch, removed)

@@ -18,13 +18,7 @@ import stat
 
 import pytest
 from ansible.module_utils.common import warnings as ansible_warnings
-from ansible_collections.supervised.background.plugins.module_utils import (
-    accounts,
-    env_rules,
-    provision,
-    secret_files,
-    systemd,
-)
+from ansible_collections.supervised.background.plugins.module_utils import env_rules, systemd
 from ansible_collections.supervised.background.plugins.modules import periodic_job
 
 REAL_ANALYZE = shutil.which("systemd-analyze")
@@ -88,40 +82,14 @@ class FakeSystemd(systemd.Systemd):
 
 
 @pytest.fixture
-def host(tmp_path, monkeypatch):
+def host(provisioned_host, monkeypatch):
     """A host tree (unit dir, /etc/supervised-background, /opt) and a fake systemctl."""
-    root = tmp_path / "host"
-    dirs = {name: root / name for name in ("units", "etc", "var-lib", "var-log", "var-cache", "opt")}
-    for directory in dirs.values():
-        directory.mkdir(parents=True)
-    own = dirs["etc"] / "supervised-background"
-    monkeypatch.setattr(systemd, "SYSTEM_UNIT_DIR", str(dirs["units"]))
-    monkeypatch.setattr(provision, "ENV_DIR", str(own))
-    monkeypatch.setattr(secret_files, "COLLECTION_DIR", str(own))
-    monkeypatch.setattr(secret_files, "CREDENTIAL_DIR", str(own / "credentials"))
-    monkeypatch.setattr(provision, "OWNER_DIRS", (("state_directory", str(dirs["var-lib"])),
-                                                  ("logs_directory", str(dirs["var-log"])),
-                                                  ("cache_directory", str(dirs["var-cache"]))))
-    original_init = provision.Provision.__init__
-
-    def init(self, module, name, params):
-        original_init(self, module, name, params)
-        self.cred_dir = os.path.join(secret_files.CREDENTIAL_DIR, name)
-
-    monkeypatch.setattr(provision.Provision, "__init__", init)
+    dirs = provisioned_host()
     FakeSystemd.state = {}
     FakeSystemd.calls = []
     FakeSystemd.verified = []
     FakeSystemd.analyze_path = REAL_ANALYZE
     monkeypatch.setattr(systemd, "Systemd", FakeSystemd)
-    account_calls = []
-    monkeypatch.setattr(accounts, "ensure_system_account",
-                        lambda module, user, group: account_calls.append(("ensure", user, group)) or [])
-    monkeypatch.setattr(accounts, "remove_account",
-                        lambda module, user, group: account_calls.append(("remove", user, group)) or [])
-    dirs["root"] = root
-    dirs["own"] = own
-    dirs["accounts"] = account_calls
     return dirs
 
 
