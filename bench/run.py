@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -138,6 +139,7 @@ module's python, which the containers' figure already holds), so the sum is give
 with them. "Machine busy" is every process on the machine, also other jobs running at the time. When the sum
 divided by the cores comes close to the wall time, the converge is CPU-bound: more hosts cost proportionally more
 wall time whatever forks is."""
+LOAD = []  # (1-minute load average, machine busy fraction since the previous sample), every 10 s of the run
 LIVE = set()  # containers to remove, whatever happens
 WORKDIR = Path(tempfile.mkdtemp(prefix="sb-bench-"))
 NAMES = (f"sb-bench-{os.getpid()}-{i}" for i in itertools.count())
@@ -920,6 +922,29 @@ def targets(res):
     return table(["issue", "target", "measured", ""], rows)
 
 
+def sample_load(stop):
+    """Every 10 s: the 1-minute load average and how busy all cores were since the last sample."""
+    def busy_idle():
+        fields = [int(x) for x in Path("/proc/stat").read_text(encoding="utf-8").splitlines()[0].split()[1:]]
+        return sum(fields[:8]) - fields[3] - fields[4], fields[3] + fields[4]
+    last = busy_idle()
+    while not stop.wait(10):
+        now = busy_idle()
+        busy, idle = now[0] - last[0], now[1] - last[1]
+        last = now
+        LOAD.append((float(Path("/proc/loadavg").read_text(encoding="utf-8").split()[0]), busy / max(1, busy + idle)))
+
+
+def load_summary():
+    """The machine's load during the run, for the report."""
+    if not LOAD:
+        return "not sampled"
+    loads, busy = [x[0] for x in LOAD], [x[1] for x in LOAD]
+    return (f"1-min load average median {statistics.median(loads):.1f} (min {min(loads):.1f}, max {max(loads):.1f}); "
+            f"all cores busy {statistics.mean(busy) * 100:.0f} % of the time on average ({len(LOAD)} samples, 10 s "
+            "apart; bench and other jobs together)")
+
+
 def machine():
     """What the figures were measured on."""
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines()
@@ -931,6 +956,7 @@ def machine():
         ["CPUs (nproc)", os.cpu_count()], ["memory", f"{int(mem) / 1024 / 1024:.1f} GiB"],
         ["kernel", platform.release()], ["docker engine", docker], ["ansible", ansible],
         ["python (controller)", platform.python_version()], ["image", IMAGE],
+        ["load during the run", load_summary()],
         ["rounds", f"{ROUNDS} ({LARGE_ROUNDS} at N={SIZES[-1]})" if LARGE_ROUNDS != ROUNDS else str(ROUNDS)],
     ])
 
@@ -988,6 +1014,8 @@ def main():
     res = Results()
     started = time.monotonic()
     failed = []
+    stop = threading.Event()
+    threading.Thread(target=sample_load, args=(stop,), daemon=True).start()
     try:
         for section, func in (("converge", bench_converge), ("supervision", bench_supervision), ("ci", bench_ci),
                               ("fleet", bench_fleet), ("profile", bench_profile)):
@@ -996,6 +1024,7 @@ def main():
                 if not run_section(section, func, res):
                     failed.append(section)
     finally:
+        stop.set()
         remove_hosts(list(LIVE))
         for path in WORKDIR.iterdir():
             path.unlink()
