@@ -32,8 +32,11 @@ TARBALL = f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
 
 
 def run(argv, cwd, home):
-    """Run a tool with its state (ansible's home, caches) kept in ``home``; fail with its output."""
-    env = dict(os.environ, HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"), ANSIBLE_NOCOLOR="1")
+    """Run a tool with its state (ansible's home, caches) kept in ``home``; fail with its output.
+    The caller's collection paths are dropped (make points them at this checkout, which
+    ansible-galaxy would take for the collection already installed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_COLLECTIONS_PATH")}
+    env.update(HOME=str(home), ANSIBLE_HOME=str(home / ".ansible"), ANSIBLE_NOCOLOR="1")
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, f"{argv} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
@@ -124,7 +127,7 @@ def test_galaxy_stage_installs_the_collection_tarball(built, containerfile):
 def test_requirement_installs_offline_from_the_context(built, tmp_path):
     """What the galaxy stage does, here: install from _build/ with no network."""
     context = built[1]
-    run([sys.executable, "-m", "ansible.cli.galaxy", "collection", "install", "--offline",
+    run([sys.executable, "-m", "ansible.cli.galaxy", "collection", "install", "--offline", "--force",
          "-r", "requirements.yml", "-p", str(tmp_path / "installed")], cwd=context / "_build", home=tmp_path)
     installed = tmp_path / "installed" / "ansible_collections" / GALAXY["namespace"] / GALAXY["name"]
     info = json.loads((installed / "MANIFEST.json").read_text())["collection_info"]
