@@ -20,11 +20,15 @@ export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
 export PY_COLORS ?= $(if $(CI),0,1)
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 S ?= default
-DISTRO ?= bookworm
-# Scenarios that run again on another release (Debian 13: systemd 257, cgroup v1 taint, sudo-rs);
-# access runs both releases as two platforms of one run.
-EXTRA_RUNS ?= default:trixie lifecycle:trixie
-EXTRA_DISTROS := $(sort $(foreach r,$(EXTRA_RUNS),$(lastword $(subst :, ,$(r)))))
+DISTRO ?= $(or $(MOLECULE_DISTRO),bookworm)
+# Every scenario runs on Debian 11, 12 and 13 (systemd 247, 252, 257), each release in its own
+# Molecule process, MOLECULE_JOBS at once. A scenario whose molecule.yml lists its own platforms
+# (fleet: mixed releases in one run) runs once. On Debian 13, access also runs with sudo-rs.
+RELEASES := bullseye bookworm trixie
+MOLECULE_JOBS ?= 3
+OWN_PLATFORMS := $(foreach s,$(SCENARIOS),$(if $(shell grep -l '^platforms:' molecule/$(s)/molecule.yml),$(s)))
+MOLECULE_RUNS ?= $(foreach s,$(filter-out $(OWN_PLATFORMS),$(SCENARIOS)),$(foreach r,$(RELEASES),$(s):$(r))) \
+  $(foreach s,$(OWN_PLATFORMS),$(s):mixed) $(if $(filter access,$(SCENARIOS)),access:trixie:sudo-rs)
 
 .PHONY: help test deps engine images unit sanity lint galaxy molecule scenario demo demo-clean bench clean changelog docs
 
@@ -44,9 +48,8 @@ engine:
 	@hack/ensure-docker.sh
 
 images: engine
-	@hack/build-image.sh bookworm
-	@for d in $(EXTRA_DISTROS); do hack/build-image.sh $$d; done
-	@if grep -rqs 'supervised-bg:trixie' molecule/; then hack/build-image.sh trixie; fi
+	@pids=(); for d in $(RELEASES); do hack/build-image.sh $$d & pids+=($$!); done; \
+	  rc=0; for p in "$${pids[@]}"; do wait $$p || rc=1; done; exit $$rc
 
 unit: deps
 	PYTHONPATH=$(BUILD)/collections $(PY) -m pytest -q -p no:cacheprovider tests/unit
@@ -77,18 +80,10 @@ galaxy: deps
 	@echo "galaxy-importer: accepted"
 
 molecule: deps images
-	@times=$(BUILD)/molecule-times.txt; : > $$times; \
-	for r in $(SCENARIOS) $(EXTRA_RUNS); do \
-	  s=$${r%%:*}; d=$$(case $$r in *:*) echo $${r#*:} ;; *) echo $(DISTRO) ;; esac); \
-	  echo "=== molecule scenario $$s on $$d"; start=$$(date +%s); \
-	  MOLECULE_DISTRO=$$d $(BIN)/molecule test -s $$s || { echo "=== scenario $$s on $$d FAILED"; cat $$times; exit 1; }; \
-	  echo "=== scenario $$s on $$d passed in $$(( $$(date +%s) - start )) s"; \
-	  printf '%-14s %-9s %5s s\n' $$s $$d $$(( $$(date +%s) - start )) >> $$times; \
-	done; \
-	echo "=== time per scenario and release"; cat $$times
+	$(PY) hack/molecule_matrix.py --jobs $(MOLECULE_JOBS) $(MOLECULE_RUNS)
 
 scenario: deps images
-	$(BIN)/molecule test -s $(S)
+	MOLECULE_DISTRO=$(DISTRO) $(BIN)/molecule test -s $(S)
 
 test: deps
 	@start=$$(date +%s); \

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Run Molecule scenarios on several Debian releases at once and print the time of each.
+
+`make molecule` calls this with the runs to make, each SCENARIO:RELEASE[:VARIANT] (for example
+`default:bullseye`, `access:trixie:sudo-rs`). A scenario that lists its own platforms (fleet mixes
+releases in one run) is given as SCENARIO:mixed. Up to --jobs runs go at once, each in its own
+Molecule process with its own ephemeral directory and container names, so the releases of one
+scenario run side by side; the longest runs start first.
+
+Each run's output goes to .build/molecule-logs/SCENARIO-RELEASE[-VARIANT].log. When a run ends,
+its verdict and the tail of its log (the whole log when it failed) are printed in one piece, and at
+the end a table gives the seconds per scenario and release. Exit status 1 when any run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / ".build" / "molecule-logs"
+EPHEMERAL = ROOT / ".build" / "molecule-runs"
+TIMES = ROOT / ".build" / "molecule-times.txt"
+# Rough order of cost (seconds on the 2-core CI machine): the longest start first.
+COST = {"concurrency": 400, "access": 260, "fleet": 250, "default": 200, "jobs": 170,
+        "lifecycle": 170, "runner": 130}
+RELEASES = {"bullseye": "Debian 11", "bookworm": "Debian 12", "trixie": "Debian 13", "mixed": "mixed"}
+
+
+class Run:
+    def __init__(self, spec: str):
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not all(parts) or parts[1] not in RELEASES:
+            raise SystemExit(f"molecule_matrix: bad run '{spec}' (SCENARIO:RELEASE[:VARIANT], "
+                             f"RELEASE one of {', '.join(RELEASES)})")
+        self.scenario, self.release = parts[0], parts[1]
+        self.variant = parts[2] if len(parts) == 3 else ""
+        self.label = "-".join(p for p in (self.scenario, self.release, self.variant) if p)
+        self.log = LOGS / f"{self.label}.log"
+        self.seconds = 0
+        self.status = None
+        self.proc = None
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["MOLECULE_EPHEMERAL_DIRECTORY"] = str(EPHEMERAL / self.label)
+        if self.release != "mixed":
+            env["MOLECULE_DISTRO"] = self.release
+        env["MOLECULE_VARIANT"] = f"-{self.variant}" if self.variant else ""
+        return env
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        EPHEMERAL.mkdir(parents=True, exist_ok=True)
+        self.started = time.monotonic()
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+                ["molecule", "test", "-s", self.scenario], cwd=ROOT, env=self.env(),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def finish(self) -> None:
+        self.status = self.proc.wait()
+        self.seconds = round(time.monotonic() - self.started)
+
+
+def report(run: Run, tail: int, lock: threading.Lock) -> None:
+    text = run.log.read_text(errors="replace").splitlines()
+    verdict = "passed" if run.status == 0 else f"FAILED (exit {run.status})"
+    shown = text if run.status else text[-tail:]
+    with lock:
+        print(f"=== {run.label}: {verdict} in {run.seconds} s (log: {run.log.relative_to(ROOT)})")
+        if run.status == 0 and len(text) > tail:
+            print(f"    ... the last {tail} of {len(text)} lines:")
+        for line in shown:
+            print(f"    | {line}")
+        print(f"=== end of {run.label}", flush=True)
+
+
+def table(runs: list[Run], wall: int) -> str:
+    lines = [f"{'scenario':<13} {'release':<10} {'variant':<9} {'seconds':>7}  result"]
+    for run in sorted(runs, key=lambda r: (r.scenario, r.release, r.variant)):
+        result = "not run" if run.status is None else ("passed" if run.status == 0 else "FAILED")
+        lines.append(f"{run.scenario:<13} {RELEASES[run.release]:<10} {run.variant or '-':<9} "
+                     f"{run.seconds:>7}  {result}")
+    per_release = {}
+    for run in runs:
+        per_release[run.release] = per_release.get(run.release, 0) + run.seconds
+    lines.append("busy seconds per release: " + ", ".join(
+        f"{RELEASES[r]} {s}" for r, s in sorted(per_release.items())))
+    lines.append(f"wall time of all runs: {wall} s")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="SCENARIO:RELEASE[:VARIANT]")
+    parser.add_argument("--jobs", type=int, default=3, help="runs at once (default 3)")
+    parser.add_argument("--tail", type=int, default=40, help="log lines shown for a passed run")
+    args = parser.parse_args()
+    runs = [Run(spec) for spec in args.runs]
+    pending = sorted(runs, key=lambda r: -COST.get(r.scenario, 200))
+    lock = threading.Lock()
+    active: list[Run] = []
+    begin = time.monotonic()
+
+    def stop(signum, _frame):
+        for run in active:
+            if run.proc and run.proc.poll() is None:
+                os.killpg(run.proc.pid, signal.SIGTERM)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"=== {len(runs)} Molecule runs, {args.jobs} at once: "
+          + " ".join(r.label for r in pending), flush=True)
+    while pending or active:
+        while pending and len(active) < args.jobs:
+            run = pending.pop(0)
+            run.start()
+            active.append(run)
+            print(f"=== started {run.label}", flush=True)
+        time.sleep(1)
+        for run in [r for r in active if r.proc.poll() is not None]:
+            run.finish()
+            active.remove(run)
+            report(run, args.tail, lock)
+    wall = round(time.monotonic() - begin)
+    summary = table(runs, wall)
+    TIMES.write_text(summary + "\n")
+    print("=== time per scenario and release")
+    print(summary, flush=True)
+    failed = [r.label for r in runs if r.status]
+    if failed:
+        print(f"=== FAILED: {' '.join(failed)}", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
