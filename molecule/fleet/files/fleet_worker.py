@@ -22,14 +22,12 @@ DRAIN = 0.3
 
 
 def notify(message):
-    address = os.environ.get("NOTIFY_SOCKET", "")
-    if not address:
-        sys.exit("fleet-worker: NOTIFY_SOCKET is not set (run me as a Type=notify unit)")
+    """sd_notify: one datagram to $NOTIFY_SOCKET ("@..." names an abstract socket)."""
+    address = os.environ["NOTIFY_SOCKET"]  # a KeyError: not started as a Type=notify unit
     if address.startswith("@"):
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        sock.sendall(message.encode())
+        sock.sendto(message.encode(), address)
 
 
 def main():

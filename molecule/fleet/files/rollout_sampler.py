@@ -65,7 +65,7 @@ class Probe:
                 if line == END:
                     break
                 continue
-            key, _, value = line.partition("=")
+            key, _eq, value = line.partition("=")
             block[key] = value
         # A unit systemd does not list counts as missing, never as healthy.
         return {unit: states.get(unit, {"state": "missing/missing", "pid": "0"}) for unit in self.units}
@@ -89,7 +89,7 @@ def parse_args(argv):
     parser.add_argument("--watch", action="append", required=True, metavar="HOST=UNIT[,UNIT...]")
     parser.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
-    args.watch = {host: units.split(",") for host, _, units in (w.partition("=") for w in args.watch)}
+    args.watch = {host: units.split(",") for host, _eq, units in (w.partition("=") for w in args.watch)}
     return args
 
 
@@ -117,7 +117,7 @@ def main(argv):
 
         record({"event": "begin", "watch": args.watch, "interval": args.interval})
         try:
-            for _ in range(MIN_EDGE):
+            for _round in range(MIN_EDGE):
                 sample()
             with open(args.stdout, "w", encoding="utf-8") as command_out:
                 command = subprocess.Popen(args.command, stdout=command_out)  # pylint: disable=consider-using-with
@@ -129,7 +129,7 @@ def main(argv):
                 sample()
             rc = command.returncode
             record({"event": "command-end", "t": time.monotonic(), "rc": rc})
-            for _ in range(MIN_EDGE):
+            for _round in range(MIN_EDGE):
                 sample()
             record({"event": "end"})
         except (RuntimeError, OSError) as err:

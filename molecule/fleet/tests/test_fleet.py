@@ -160,6 +160,7 @@ def test_rollout_kept_all_but_one_batch_of_hosts_fully_active(rollout):
 
 def test_sampler_saw_every_worker_host_mid_restart_in_inventory_order(rollout):
     """Not vacuous: each host was seen restarting, within the roll-out, one host after the other."""
+    assert BATCH == 1
     seen = []
     for sample in rollout.samples:
         for host, units in rollout.down(sample).items():
