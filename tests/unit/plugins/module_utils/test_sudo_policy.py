@@ -259,7 +259,7 @@ def host_tree(tmp_path, monkeypatch):
     """BIN_DIRS, ALTERNATIVES_DIR and SHELLS_FILE in a temp tree."""
     sysbin = tmp_path / "bin"
     sysbin.mkdir()
-    os.link("/usr/bin/dash", sysbin / "sh")
+    shutil.copy("/usr/bin/dash", sysbin / "sh")  # a copy: /usr may be another filesystem (a container)
     alternatives = tmp_path / "alternatives"
     alternatives.mkdir()
     shells = tmp_path / "shells"
@@ -267,7 +267,7 @@ def host_tree(tmp_path, monkeypatch):
     login.parent.mkdir()
     login.write_text("#!/bin/sh\n# a login shell outside the bin dirs\n")
     login.chmod(0o755)
-    shells.write_text(f"/bin/sh\n{login}\n")
+    shells.write_text(f"{sysbin / 'sh'}\n{login}\n")
     monkeypatch.setattr(sudo_policy, "BIN_DIRS", (str(sysbin),))
     monkeypatch.setattr(sudo_policy, "ALTERNATIVES_DIR", str(alternatives))
     monkeypatch.setattr(sudo_policy, "SHELLS_FILE", str(shells))

@@ -62,13 +62,13 @@ class Env:
         # What the shell-escape checks see as the host's binaries, alternatives and login shells.
         self.sysbin = root / "sys" / "bin"
         self.sysbin.mkdir(parents=True)
-        os.link("/usr/bin/dash", self.sysbin / "sh")
+        shutil.copy("/usr/bin/dash", self.sysbin / "sh")  # a copy: /usr may be another filesystem (a container)
         _script(self.sysbin / "less", "#!/bin/sh\n# stand-in less\nexit 0\n")
         self.alternatives = root / "sys" / "alternatives"
         self.alternatives.mkdir()
         self.shells = root / "sys" / "shells"
         self.login_shell = _script(root / "opt" / "shells" / "corpsh", "#!/bin/sh\n# the corporate login shell\n")
-        self.shells.write_text(f"# /etc/shells\n/bin/sh\n{self.login_shell}\n")
+        self.shells.write_text(f"# /etc/shells\n{self.sysbin / 'sh'}\n{self.login_shell}\n")
         monkeypatch.setattr(sudo_policy, "BIN_DIRS", (str(self.sysbin),))
         monkeypatch.setattr(sudo_policy, "ALTERNATIVES_DIR", str(self.alternatives))
         monkeypatch.setattr(sudo_policy, "SHELLS_FILE", str(self.shells))
