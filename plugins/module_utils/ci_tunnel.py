@@ -584,7 +584,7 @@ def spawn_tool(argv, quiet=False):
     session. The session keeps a terminal's Ctrl-C and the job's process-group signals away from
     it (a second Ctrl-C must not cut a `systemctl stop` short); ci-tunnel signals it itself."""
     out = subprocess.DEVNULL if quiet else _tool_output()
-    # ci-tunnel is a program of its own, no module: there is no run_command (ansible-core 2.20+
+    # ci-tunnel is a program of its own, no module: there is no run_command (ansible-core 2.21+
     # pylint asks for it in every module_utils file), and it needs a session of the tool's own.
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # pylint: disable=ansible-bad-function
                             stderr=out if quiet else None, env=dict(TOOL_ENV), start_new_session=True,
