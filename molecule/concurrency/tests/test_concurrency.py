@@ -41,7 +41,12 @@ def rounds():
 def test_both_playbooks_finished():
     with open(os.path.join(RACE, "exit"), encoding="utf-8") as handle:
         assert handle.read().split() == ["A=0", "B=0"]
-    assert len(rounds()) >= 20
+    with open(os.path.join(RACE, "rounds"), encoding="utf-8") as handle:
+        wanted = int(handle.read())
+    # 20 rounds on Debian 12 (the reference), 10 on each other release (vars/race.yml).
+    reference = os.environ.get("MOLECULE_DISTRO", "bookworm") in ("", "bookworm")
+    assert wanted >= (20 if reference else 10)
+    assert len(rounds()) == wanted
 
 
 def test_the_two_wanted_states_differ_for_every_object():
