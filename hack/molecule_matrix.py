@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run Molecule scenarios on several Debian releases at once and print the time of each.
 
 `make molecule` calls this with the runs to make, each SCENARIO:RELEASE[:VARIANT] (for example
