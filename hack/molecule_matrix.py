@@ -8,7 +8,9 @@ scenario run side by side; the longest runs start first.
 
 Each run's output goes to .build/molecule-logs/SCENARIO-RELEASE[-VARIANT].log. When a run ends,
 its verdict and the tail of its log (the whole log when it failed) are printed in one piece, and at
-the end a table gives the seconds per scenario and release. Exit status 1 when any run failed.
+the end a table gives the seconds per scenario and release. A run that has not ended after --timeout
+seconds is stopped (a hung run must not hold CI until its hard limit). Exit status 1 when any run
+failed.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def main() -> int:
     parser.add_argument("runs", nargs="+", help="SCENARIO:RELEASE[:VARIANT]")
     parser.add_argument("--jobs", type=int, default=3, help="runs at once (default 3)")
     parser.add_argument("--tail", type=int, default=40, help="log lines shown for a passed run")
+    parser.add_argument("--timeout", type=int, default=2400,
+                        help="seconds after which a run is stopped and counted as failed (default 2400)")
     args = parser.parse_args()
     runs = [Run(spec) for spec in args.runs]
     pending = sorted(runs, key=lambda r: -COST.get(r.scenario, 200))
@@ -125,6 +129,11 @@ def main() -> int:
             active.append(run)
             print(f"=== started {run.label}", flush=True)
         time.sleep(1)
+        for run in [r for r in active if r.proc.poll() is None]:
+            if time.monotonic() - run.started > args.timeout:
+                with lock:
+                    print(f"=== {run.label}: no end after {args.timeout} s, stopping it", flush=True)
+                os.killpg(run.proc.pid, signal.SIGTERM)
         for run in [r for r in active if r.proc.poll() is not None]:
             run.finish()
             active.remove(run)
