@@ -16,11 +16,11 @@ failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -69,18 +69,40 @@ class Run:
         self.status = self.proc.wait()
         self.seconds = round(time.monotonic() - self.started)
 
+    def containers(self) -> str:
+        """A `docker ps` name filter for this run's platforms (Molecule's destroy never ran)."""
+        if self.release == "mixed":
+            return f"^sb-{self.scenario}-"
+        return f"^sb-{self.scenario}-{self.release}{'-' + self.variant if self.variant else ''}$"
 
-def report(run: Run, tail: int, lock: threading.Lock) -> None:
+    def stop(self, grace: float = 30) -> None:
+        """SIGTERM to the run's process group, SIGKILL after `grace` s, then remove its containers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        names = subprocess.run(["docker", "ps", "-aq", "--filter", f"name={self.containers()}"],
+                               capture_output=True, text=True, check=False).stdout.split()
+        if names:
+            subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
+
+
+def report(run: Run, tail: int) -> None:
     text = run.log.read_text(errors="replace").splitlines()
     verdict = "passed" if run.status == 0 else f"FAILED (exit {run.status})"
     shown = text if run.status else text[-tail:]
-    with lock:
-        print(f"=== {run.label}: {verdict} in {run.seconds} s (log: {run.log.relative_to(ROOT)})")
-        if run.status == 0 and len(text) > tail:
-            print(f"    ... the last {tail} of {len(text)} lines:")
-        for line in shown:
-            print(f"    | {line}")
-        print(f"=== end of {run.label}", flush=True)
+    print(f"=== {run.label}: {verdict} in {run.seconds} s (log: {run.log.relative_to(ROOT)})")
+    if run.status == 0 and len(text) > tail:
+        print(f"    ... the last {tail} of {len(text)} lines:")
+    for line in shown:
+        print(f"    | {line}")
+    print(f"=== end of {run.label}", flush=True)
 
 
 def table(runs: list[Run], wall: int) -> str:
@@ -103,46 +125,47 @@ def main() -> int:
     parser.add_argument("runs", nargs="+", help="SCENARIO:RELEASE[:VARIANT]")
     parser.add_argument("--jobs", type=int, default=3, help="runs at once (default 3)")
     parser.add_argument("--tail", type=int, default=40, help="log lines shown for a passed run")
-    parser.add_argument("--timeout", type=int, default=2400,
-                        help="seconds after which a run is stopped and counted as failed (default 2400)")
+    parser.add_argument("--timeout", type=int, default=1500,
+                        help="seconds after which a run is stopped and counted as failed (default 1500)")
     args = parser.parse_args()
     runs = [Run(spec) for spec in args.runs]
     pending = sorted(runs, key=lambda r: -COST.get(r.scenario, 200))
-    lock = threading.Lock()
     active: list[Run] = []
     begin = time.monotonic()
 
-    def stop(signum, _frame):
-        for run in active:
-            if run.proc and run.proc.poll() is None:
-                os.killpg(run.proc.pid, signal.SIGTERM)
+    def on_signal(signum, _frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     print(f"=== {len(runs)} Molecule runs, {args.jobs} at once: "
           + " ".join(r.label for r in pending), flush=True)
-    while pending or active:
-        while pending and len(active) < args.jobs:
-            run = pending.pop(0)
-            run.start()
-            active.append(run)
-            print(f"=== started {run.label}", flush=True)
-        time.sleep(1)
-        for run in [r for r in active if r.proc.poll() is None]:
-            if time.monotonic() - run.started > args.timeout:
-                with lock:
+    try:
+        while pending or active:
+            while pending and len(active) < args.jobs:
+                run = pending.pop(0)
+                active.append(run)
+                run.start()
+                print(f"=== started {run.label}", flush=True)
+            time.sleep(1)
+            for run in [r for r in active if r.proc.poll() is None]:
+                if time.monotonic() - run.started > args.timeout:
                     print(f"=== {run.label}: no end after {args.timeout} s, stopping it", flush=True)
-                os.killpg(run.proc.pid, signal.SIGTERM)
-        for run in [r for r in active if r.proc.poll() is not None]:
-            run.finish()
-            active.remove(run)
-            report(run, args.tail, lock)
-    wall = round(time.monotonic() - begin)
-    summary = table(runs, wall)
-    TIMES.write_text(summary + "\n")
-    print("=== time per scenario and release")
-    print(summary, flush=True)
+                    run.stop()
+            for run in [r for r in active if r.proc.poll() is not None]:
+                run.finish()
+                active.remove(run)
+                report(run, args.tail)
+    finally:
+        for run in active:  # interrupted or crashed: leave no Molecule run or container behind
+            run.stop(grace=10)
+            if run.proc is not None:
+                run.finish()
+        wall = round(time.monotonic() - begin)
+        summary = table(runs, wall)
+        TIMES.write_text(summary + "\n")
+        print("=== time per scenario and release")
+        print(summary, flush=True)
     failed = [r.label for r in runs if r.status]
     if failed:
         print(f"=== FAILED: {' '.join(failed)}", flush=True)
