@@ -296,7 +296,8 @@ def test_retired_worker_leaves_nothing(host, name, uid_key):
     # sb-hangs): its own files are not leftovers. Anything else owned by the UID is.
     heir = host.run(f"getent passwd {uid}").stdout.split(":")[0]
     owned = host.check_output(f"find / -xdev -uid {uid} 2>/dev/null").split()
-    leftovers = [path for path in owned if not (heir and heir != name and heir in path)]
+    heirs = [f"{top}/{heir}" for top in ("/var/lib", "/var/log", "/run", "/var/cache")] if heir and heir != name else []
+    leftovers = [path for path in owned if not any(path == d or path.startswith(d + "/") for d in heirs)]
     assert leftovers == [], (heir, leftovers[:5])
     for path in (f"/etc/supervised-background/{name}.env", f"/etc/supervised-background/credentials/{name}",
                  f"/opt/{name}", f"/var/lib/{name}"):
