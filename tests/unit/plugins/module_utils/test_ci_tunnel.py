@@ -36,6 +36,11 @@ GUARD = "ci-tunnel-guard@corp.service"
 root_only = pytest.mark.skipif(not AS_ROOT, reason="needs root to play the runner and other users")
 
 
+def _default_job_signals():
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def as_user(uid, gid=None):
     """Popen arguments that run a child as ``uid`` (nothing when that is already us)."""
     if uid == os.geteuid():
@@ -182,6 +187,9 @@ class Rig:
         kw.setdefault("stdin", subprocess.DEVNULL)
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
+        # A job shell starts with the default signal dispositions, as a CI runner gives them, even
+        # when the tests themselves run under nohup (which ignores SIGHUP for the whole tree).
+        kw.setdefault("preexec_fn", _default_job_signals)
         proc = subprocess.Popen(argv, env=self.env(**(env or {})), cwd=self.path("work"), **as_user(uid), **kw)
         self.procs.append(proc)
         return proc
