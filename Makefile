@@ -27,7 +27,9 @@ DISTRO ?= $(or $(MOLECULE_DISTRO),bookworm)
 RELEASES := bullseye bookworm trixie
 MOLECULE_JOBS ?= 3
 OWN_PLATFORMS := $(foreach s,$(SCENARIOS),$(if $(shell grep -l '^platforms:' molecule/$(s)/molecule.yml),$(s)))
-MOLECULE_RUNS ?= $(foreach s,$(filter-out $(OWN_PLATFORMS),$(SCENARIOS)),$(foreach r,$(RELEASES),$(s):$(r))) \
+# default on Debian 13 is left out here because `make controllers` runs that very scenario and release
+# with ansible-core 2.21 as the controller (make test runs both targets).
+MOLECULE_RUNS ?= $(filter-out default:trixie,$(foreach s,$(filter-out $(OWN_PLATFORMS),$(SCENARIOS)),$(foreach r,$(RELEASES),$(s):$(r)))) \
   $(foreach s,$(OWN_PLATFORMS),$(s):mixed) $(if $(filter access,$(SCENARIOS)),access:trixie:sudo-rs)
 
 .PHONY: help test deps engine images unit sanity lint galaxy molecule controllers scenario demo demo-clean bench clean changelog docs

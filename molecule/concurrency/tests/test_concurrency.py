@@ -44,7 +44,7 @@ def test_both_playbooks_finished():
     with open(os.path.join(RACE, "rounds"), encoding="utf-8") as handle:
         wanted = int(handle.read())
     # How many rounds each release races is decided once, in vars/race.yml; every one must have run.
-    assert wanted >= 10
+    assert wanted >= 6
     assert len(rounds()) == wanted
 
 
