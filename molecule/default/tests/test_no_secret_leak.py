@@ -20,6 +20,7 @@ import base64
 import json
 import os
 import random
+import re
 import subprocess
 import tempfile
 
@@ -70,9 +71,12 @@ def secrets(run):
 
 
 HAND = {f"hand_{i}": secret(5000 + i, 60) for i in range(1, 13)}
-# A secret someone typed where an openfortivpn key goes: only lower-case ASCII, so it is checked in
-# the run's output and the journal (random ASCII can occur in the files of a system by chance).
-KEY_SECRET = "zqxhvkwjpfmb"
+# A secret someone typed where an openfortivpn key goes: only lower-case ASCII and '-', so it is
+# checked in the run's output and the journal (random ASCII can occur in the files of a system by
+# chance). Every 4-character window holds a '-': sudo journals each become command with Ansible's
+# BECOME-SUCCESS-<32 random lower-case letters> token, and a plain-letter window matched one of
+# those by chance on Debian 11.
+KEY_SECRET = "zq-xh-vk-wj-pf"
 
 
 def hand_edits(h):
@@ -190,7 +194,7 @@ def leak_runs(host):
             "second": second}
 
 
-def test_the_runs_did_what_they_say(leak_runs):
+def test_the_runs_did_what_they_say(host, leak_runs):
     host = leak_runs["host"]
     for path in ("/etc/sb-leak/app.env", "/etc/openfortivpn/sb-leak.conf",
                  "/etc/supervised-background/credentials/sb-leak/api_token"):
@@ -204,7 +208,10 @@ def test_the_runs_did_what_they_say(leak_runs):
     assert "cannot be written safely" in out  # the U+2028 / NEL secrets were refused...
     assert out.count("changed: [") >= 6      # ...and the others written, then changed
     # The second run's diffs did show the hand-edited previous files, masked.
-    assert "password = ********" in out and "otp = ********" in out and "pem-passphrase = ********" in out
+    assert "password = ********" in out and "otp = ********" in out
+    version = host.check_output("dpkg-query -W -f '${Version}' openfortivpn")
+    if tuple(int(x) for x in re.findall(r"\d+", version)[:2]) >= (1, 17):  # Debian 11 has 1.15
+        assert "pem-passphrase = ********" in out
     assert "# ********" in out and "DB_PASSWORD=<redacted, changed>" in out and "more lines)" in out
     assert "credential api_token: <redacted, changed>" in out
 
