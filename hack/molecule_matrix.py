@@ -107,7 +107,8 @@ def report(run: Run, tail: int) -> None:
 
 def table(runs: list[Run], wall: int) -> str:
     lines = [f"{'scenario':<13} {'release':<10} {'variant':<9} {'seconds':>7}  result"]
-    for run in sorted(runs, key=lambda r: (r.scenario, r.release, r.variant)):
+    order = list(RELEASES)
+    for run in sorted(runs, key=lambda r: (r.scenario, order.index(r.release), r.variant)):
         result = "not run" if run.status is None else ("passed" if run.status == 0 else "FAILED")
         lines.append(f"{run.scenario:<13} {RELEASES[run.release]:<10} {run.variant or '-':<9} "
                      f"{run.seconds:>7}  {result}")
@@ -115,7 +116,7 @@ def table(runs: list[Run], wall: int) -> str:
     for run in runs:
         per_release[run.release] = per_release.get(run.release, 0) + run.seconds
     lines.append("busy seconds per release: " + ", ".join(
-        f"{RELEASES[r]} {s}" for r, s in sorted(per_release.items())))
+        f"{RELEASES[r]} {per_release[r]}" for r in order if r in per_release))
     lines.append(f"wall time of all runs: {wall} s")
     return "\n".join(lines)
 
