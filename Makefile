@@ -57,9 +57,7 @@ unit: deps
 	PYTHONPATH=$(BUILD)/collections $(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 sanity: deps
-	@mkdir -p $(HOME)/.ansible/test/cache
-	@v=$$(grep -o "pip='[0-9.]*'" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n1 | tr -dc '0-9.'); \
-	  cp hack/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_$${v//./_}.py
+	@hack/install-get-pip-standin.sh $(VENV)
 	@dest=$$(hack/collection-tree.sh copy) && cd $$dest && \
 	  rc=0 && $(BIN)/ansible-test sanity --venv --python 3.11 --color $(if $(CI),no,yes) || rc=$$?; \
 	  rm -rf "$${dest%/ansible_collections/*}"; exit $$rc

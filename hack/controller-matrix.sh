@@ -75,13 +75,8 @@ inside() {
 
   case "$mode" in
     check)
-      # ansible-test fetches a pip bootstrap script from a host that cannot be reached here; it
-      # takes a cached copy first, so put the local stand-in there (as `make sanity` does).
-      local pipv
-      pipv=$(grep -o "pip='[0-9.]*'" "$venv"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py \
-        | head -n1 | tr -dc '0-9.')
-      mkdir -p "$HOME/.ansible/test/cache"
-      cp hack/get_pip_standin.py "$HOME/.ansible/test/cache/get_pip_${pipv//./_}.py"
+      # ansible-test's pip bootstrap comes from a host that cannot be reached (as in `make sanity`).
+      hack/install-get-pip-standin.sh "$venv"
 
       start=$(date +%s)
       ansible-test sanity --venv --python "$py" --color "$color" || rc=1
