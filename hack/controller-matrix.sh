@@ -157,7 +157,7 @@ cleanup() {
   # Molecule platforms of an interrupted run (their names carry this run's suffix).
   if [ "$mode" = molecule ]; then
     for s in "${series_run[@]}"; do
-      docker ps -aq --filter "name=-ctl${s//./}\$" | xargs -r docker rm -f >/dev/null 2>&1 || true
+      docker ps -aq --filter "name=^sb-.*-ctl${s//./}\$" | xargs -r docker rm -f >/dev/null 2>&1 || true
     done
   fi
   for c in "${copies[@]}"; do rm -rf "$c"; done

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,9 +38,15 @@ RELEASES = {"bullseye": "Debian 11", "bookworm": "Debian 12", "trixie": "Debian 
 class Run:
     def __init__(self, spec: str):
         parts = spec.split(":")
-        if len(parts) not in (2, 3) or not all(parts) or parts[1] not in RELEASES:
-            raise SystemExit(f"molecule_matrix: bad run '{spec}' (SCENARIO:RELEASE[:VARIANT], "
+        if len(parts) not in (2, 3) or not all(re.fullmatch(r"[a-z0-9][a-z0-9-]*", p) for p in parts) \
+                or parts[1] not in RELEASES:
+            raise SystemExit(f"molecule_matrix: bad run '{spec}' (SCENARIO:RELEASE[:VARIANT], lower-case words, "
                              f"RELEASE one of {', '.join(RELEASES)})")
+        own = re.search(r"(?m)^platforms:", (ROOT / "molecule" / parts[0] / "molecule.yml").read_text()
+                        if (ROOT / "molecule" / parts[0] / "molecule.yml").is_file() else "")
+        if (parts[1] == "mixed") != bool(own):
+            raise SystemExit(f"molecule_matrix: bad run '{spec}': 'mixed' is the release of a scenario that lists "
+                             "its own platforms, and only of such a scenario")
         self.scenario, self.release = parts[0], parts[1]
         self.variant = parts[2] if len(parts) == 3 else ""
         self.label = "-".join(p for p in (self.scenario, self.release, self.variant) if p)
@@ -130,6 +137,8 @@ def main() -> int:
                         help="seconds after which a run is stopped and counted as failed (default 1500)")
     args = parser.parse_args()
     runs = [Run(spec) for spec in args.runs]
+    if len({run.label for run in runs}) != len(runs):
+        raise SystemExit("molecule_matrix: a run is listed twice (it would share containers and state)")
     pending = sorted(runs, key=lambda r: -COST.get(r.scenario, 200))
     active: list[Run] = []
     begin = time.monotonic()
