@@ -112,6 +112,29 @@ def report(run: Run, tail: int) -> None:
     print(f"=== end of {run.label}", flush=True)
 
 
+# Lines of a Molecule log that say why a run failed: Ansible task failures and pytest (testinfra)
+# failures. They are printed again after the table, because CI logs are often read from the end.
+WHY = re.compile(r"^(fatal:|failed:|E   |FAILED |ERROR|CRITICAL|.*\bTimeout\b)")
+# Colour codes and the box-drawing margin Molecule puts before Ansible's lines on a terminal.
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+MARGIN = re.compile(r"^\s*\u2502 ?")
+
+
+def why(run: Run, limit: int = 60) -> list[str]:
+    """The last task header before each failure line and the failure lines, at most `limit` of them."""
+    picked, task = [], ""
+    for raw in run.log.read_text(errors="replace").splitlines():
+        line = MARGIN.sub("", COLOUR.sub("", raw))
+        if line.startswith("TASK ["):
+            task = line
+        elif WHY.match(line):
+            if task:
+                picked.append(task)
+                task = ""
+            picked.append(line[:400])
+    return picked[-limit:]
+
+
 def table(runs: list[Run], wall: int) -> str:
     lines = [f"{'scenario':<13} {'release':<10} {'variant':<9} {'seconds':>7}  result"]
     order = list(RELEASES)
@@ -178,6 +201,11 @@ def main() -> int:
         print(summary, flush=True)
     failed = [r.label for r in runs if r.status]
     if failed:
+        for run in runs:
+            if run.status:
+                print(f"=== why {run.label} failed (from {run.log.relative_to(ROOT)}):")
+                for line in why(run):
+                    print(f"    | {line}")
         print(f"=== FAILED: {' '.join(failed)}", flush=True)
         return 1
     return 0

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 from ansible_collections.supervised.background.plugins.module_utils import safe_file
 from ansible_collections.supervised.background.plugins.module_utils.validate import InputError, single_line
@@ -27,6 +28,12 @@ SYSTEM_UNIT_DIR = "/etc/systemd/system"
 MANAGED_PREFIX = b"# Managed by supervised.background"
 # SD_MESSAGE_UNIT_FAILURE_RESULT: PID 1's "Failed with result" entry, which carries UNIT_RESULT=.
 FAILURE_RESULT_ID = "d9b373ed55a64feb8242e02dbe79a49c"
+# The other structured entries PID 1 logs for each run of a unit, the same from systemd 247 to 257:
+# STARTING (the run begins), PROCESS_EXIT (EXIT_CODE=, EXIT_STATUS=; logged for a status systemd
+# counts as a failure) and SUCCESS (the run ended with result success).
+RUN_STARTING_ID = "7d4958e842da4a758f6c1cdc7b36dcc5"
+PROCESS_EXIT_ID = "98e322203f7a4ed290d09fe03c09fe15"
+RUN_SUCCESS_ID = "7ad2d189f7e94e70a38c781354912448"
 
 # What the collection reports for an instance; ``show()`` takes any list.
 INSTANCE_PROPERTIES = (
@@ -203,25 +210,49 @@ JOB_SERVICE_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result"
 _NEVER = ("", "n/a", "0")
 
 
-def timer_view(timer, timer_props, service_props):
-    """The one view of a periodic job: its timer and the last run of its service."""
-    code = to_int(service_props.get("ExecMainCode"), 0)
-    ran = bool(service_props.get("ExecMainStartTimestamp") not in (None, "", "n/a"))
-    return {
+RUNNING_STATES = ("activating", "active", "deactivating", "reloading")
+# A run's fields in timer_view, as reported when there is no finished run to describe.
+NO_RUN = {"last_result": None, "last_exit_status": None, "last_exit_code": None, "last_started": None,
+          "last_finished": None, "invocation_id": None}
+
+
+def timer_view(timer, timer_props, service_props, previous=None):
+    """The one view of a periodic job: its timer and the last finished run of its service.
+
+    systemd resets Result= and ExecMain* when a run starts, so while one is going on they describe
+    no finished run: ``previous`` (from ``Systemd.finished_run``) does, or nothing is reported.
+    """
+    running = service_props.get("ActiveState") in RUNNING_STATES
+    view = {
         "timer": timer,
         "service": timer_props.get("Unit") or None,
         "active": timer_props.get("ActiveState") == "active",
         "enabled": timer_props.get("UnitFileState") in ENABLED_STATES,
         "last_trigger": None if timer_props.get("LastTriggerUSec") in _NEVER else timer_props.get("LastTriggerUSec"),
         "next_elapse": None if timer_props.get("NextElapseUSecRealtime") in _NEVER else timer_props.get("NextElapseUSecRealtime"),
-        "running": service_props.get("ActiveState") in ("activating", "active", "deactivating", "reloading"),
-        "last_result": (service_props.get("Result") or None) if ran else None,
-        "last_exit_status": to_int(service_props.get("ExecMainStatus")) if ran else None,
-        "last_exit_code": {1: "exited", 2: "killed", 3: "dumped"}.get(code) if ran else None,
-        "last_started": service_props.get("ExecMainStartTimestamp") or None if ran else None,
-        "last_finished": service_props.get("ExecMainExitTimestamp") or None if ran else None,
-        "invocation_id": service_props.get("InvocationID") or None,
+        "running": running,
     }
+    if running:
+        view.update({key: (previous or {}).get(key) for key in NO_RUN})
+        return view
+    code = to_int(service_props.get("ExecMainCode"), 0)
+    if service_props.get("ExecMainStartTimestamp") in (None, "", "n/a"):
+        view.update(NO_RUN, invocation_id=service_props.get("InvocationID") or None)
+        return view
+    view.update({
+        "last_result": service_props.get("Result") or None,
+        "last_exit_status": to_int(service_props.get("ExecMainStatus")),
+        "last_exit_code": {1: "exited", 2: "killed", 3: "dumped"}.get(code),
+        "last_started": service_props.get("ExecMainStartTimestamp") or None,
+        "last_finished": service_props.get("ExecMainExitTimestamp") or None,
+        "invocation_id": service_props.get("InvocationID") or None,
+    })
+    return view
+
+
+def journal_time(usec):
+    """A journal __REALTIME_TIMESTAMP (microseconds) in the form systemctl show prints timestamps."""
+    return time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(int(usec) / 1e6))
 
 
 class Systemd:
@@ -283,11 +314,11 @@ class Systemd:
         """Every instance systemd knows of: loaded ones and enabled ones."""
         return self.loaded_instances(name) | self.enabled_instances(name)
 
-    def journal_tail(self, unit, lines=10, invocation=None, since=None, sync=True):
+    def journal_tail(self, unit, lines=10, invocation=None, since=None, sync=True, until=None):
         """The last ``lines`` messages of ``unit``, oldest first.
 
-        ``invocation`` narrows to one run by its id; ``since`` (epoch seconds) to the entries of the
-        unit since then (journald tags a short job's last lines with its invocation id only while
+        ``invocation`` narrows to one run by its id; ``since`` (epoch seconds, with ``until`` for a
+        run that has ended) to the entries of the unit in that window (journald tags a short job's last lines with its invocation id only while
         its cgroup exists, so unit + start time is the sure way to find one run's lines).
         ``sync`` first makes journald write out what it has buffered (a finished job's last lines
         arrive asynchronously).
@@ -300,6 +331,8 @@ class Systemd:
         args = [journalctl, "--no-pager", "-q", "-o", "cat", "-n", str(int(lines))]
         if since is not None:
             args += [f"_SYSTEMD_UNIT={unit}", f"--since=@{since:.6f}"]
+            if until is not None:
+                args.append(f"--until=@{until:.6f}")
         elif invocation:
             args += [f"_SYSTEMD_INVOCATION_ID={invocation}"]
         else:
@@ -331,6 +364,59 @@ class Systemd:
             if isinstance(value, str):
                 results.append(value)
         return results
+
+    def finished_run(self, unit, skip=None, entries=100):
+        """The last finished run of ``unit`` other than the run ``skip`` (an invocation id), or None.
+
+        Read from the structured entries PID 1 logs for each run (the ``*_ID`` constants above):
+        _PID= is set by journald itself, so a job's own log lines cannot pose as them. Returns the
+        run's timer_view fields and ``window``, its (start, end) in epoch seconds (start None when
+        the journal no longer holds it). Exit code and status are None when systemd logged no exit
+        entry, which it does only for a status it counts as a failure.
+        """
+        journalctl = self.module.get_bin_path("journalctl")
+        if not journalctl:
+            return None
+        args = [journalctl, "--no-pager", "-q", "-r", "-n", str(int(entries)), "-o", "json",
+                "--output-fields=MESSAGE_ID,INVOCATION_ID,UNIT_RESULT,EXIT_CODE,EXIT_STATUS", "_PID=1", f"UNIT={unit}"]
+        args += [f"MESSAGE_ID={mid}" for mid in (RUN_STARTING_ID, PROCESS_EXIT_ID, RUN_SUCCESS_ID, FAILURE_RESULT_ID)]
+        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
+        run = None
+        for line in out.splitlines() if rc == 0 else []:  # newest first
+            try:
+                entry = json.loads(line)
+                mid, invocation, stamp = entry.get("MESSAGE_ID"), entry.get("INVOCATION_ID"), int(entry["__REALTIME_TIMESTAMP"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if not isinstance(invocation, str) or not invocation or invocation == skip:
+                continue
+            if run is None:
+                if mid not in (RUN_SUCCESS_ID, FAILURE_RESULT_ID):
+                    continue
+                result = "success" if mid == RUN_SUCCESS_ID else entry.get("UNIT_RESULT")
+                run = {"invocation_id": invocation, "last_result": result if isinstance(result, str) else None,
+                       "last_exit_status": None, "last_exit_code": None, "last_started": None,
+                       "last_finished": journal_time(stamp), "window": [None, stamp / 1e6]}
+            elif invocation != run["invocation_id"]:
+                continue
+            elif mid == PROCESS_EXIT_ID and run["last_exit_code"] is None:
+                run["last_exit_code"] = entry.get("EXIT_CODE") if isinstance(entry.get("EXIT_CODE"), str) else None
+                status = entry.get("EXIT_STATUS")
+                run["last_exit_status"] = to_int(status) if isinstance(status, str) else None
+            elif mid == RUN_STARTING_ID:
+                run["last_started"] = journal_time(stamp)
+                run["window"][0] = stamp / 1e6
+                break
+        return run
+
+    def job_view(self, timer, timer_props, service_props):
+        """timer_view of a periodic job, with its last finished run from the journal while one runs."""
+        previous = None
+        if service_props.get("ActiveState") in RUNNING_STATES:
+            previous = self.finished_run(timer_props.get("Unit") or service_props.get("Id") or timer[: -len(".timer")] + ".service",
+                                         skip=service_props.get("InvocationID") or None)
+        view = timer_view(timer, timer_props, service_props, previous)
+        return view, (previous or {}).get("window")
 
     def calendar(self, field, expression):
         """Let systemd itself validate an OnCalendar= expression; returns its normalized form."""

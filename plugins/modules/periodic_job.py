@@ -301,7 +301,7 @@ class PeriodicJob:
         result["changed"] = changed
         if not self.module.check_mode:
             shown = self.sd.show([self.timer, self.service], systemd.TIMER_PROPERTIES + systemd.JOB_SERVICE_PROPERTIES)
-            result["status"] = systemd.timer_view(self.timer, shown[self.timer], shown[self.service])
+            result["status"] = self.sd.job_view(self.timer, shown[self.timer], shown[self.service])[0]
         return result
 
     def check_target(self):

@@ -70,25 +70,32 @@ jobs:
       description: Whether a run is going on now.
       type: bool
     last_result:
-      description: Result of the last run (V(success), V(exit-code), V(timeout)...), null if it never ran.
+      description:
+        - Result of the last finished run (V(success), V(exit-code), V(timeout)...), null if none finished.
+        - While a run is going on (RV(jobs[].running)), the run before it, read from the entries systemd
+          itself logs to the journal for each run; null if the journal no longer holds them. It is never
+          the state of the unfinished run, which systemd shows as V(success) until it ends.
       type: str
     last_exit_status:
-      description: Exit status (or signal number) of the last run.
+      description:
+        - Exit status (or signal number) of the last finished run.
+        - While a run is going on, null unless systemd logged the previous run's exit (it does so for
+          a status it counts as a failure).
       type: int
     last_exit_code:
-      description: How the last run ended (V(exited), V(killed), V(dumped)).
+      description: How the last finished run ended (V(exited), V(killed), V(dumped)); null as for RV(jobs[].last_exit_status).
       type: str
     last_started:
-      description: When the last run started.
+      description: When the last finished run started.
       type: str
     last_finished:
-      description: When the last run ended.
+      description: When the last finished run ended.
       type: str
     invocation_id:
-      description: systemd's id of the last run.
+      description: systemd's id of the last finished run.
       type: str
     output_lines:
-      description: The last run's last output lines, oldest first.
+      description: The last finished run's last output lines, oldest first.
       type: list
       elements: str
 """
@@ -102,7 +109,6 @@ from ansible_collections.supervised.background.plugins.module_utils.systemd impo
     TIMER_PROPERTIES,
     Systemd,
     SystemdError,
-    timer_view,
     to_int,
     unit_name,
     unit_prefix,
@@ -139,11 +145,16 @@ class PeriodicJobInfo:
         jobs = []
         for timer in timers:
             props = runs[services[timer]]
-            entry = timer_view(timer, shown[timer], props)
+            entry, window = self.systemd.job_view(timer, shown[timer], props)
             entry["service"] = services[timer]
             entry["output_lines"] = []
             start = to_int(props.get("ExecMainStartTimestampMonotonic"), 0)
-            if lines and start:
+            if entry["running"]:
+                # The finished run's lines: its unit's entries between its start and its end.
+                if lines and window and window[0] is not None:
+                    entry["output_lines"] = self.systemd.journal_tail(services[timer], lines, since=window[0],
+                                                                      until=window[1])
+            elif lines and start:
                 # The run's lines: its unit's entries since it started (journald tags a short run's
                 # last lines with its invocation id only while its cgroup exists).
                 since = time.time() - (time.monotonic() - start / 1e6)

@@ -8,10 +8,12 @@ Molecule.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from ansible.module_utils import basic
+from ansible_collections.supervised.background.plugins.module_utils import systemd
 from ansible_collections.supervised.background.plugins.modules import periodic_job_info
 
 TIMER = {
@@ -45,12 +47,29 @@ OUTPUT = ["exporting 1204 rows", "upload failed: 503 Service Unavailable", "givi
 
 
 class FakeHost:
-    """run_command of systemctl and journalctl; anything else (or a changing verb) fails the test."""
+    """run_command of systemctl and journalctl; anything else (or a changing verb) fails the test.
 
-    def __init__(self, units, journal=None):
+    ``entries`` is the structured journal, oldest first: dicts of fields. A ``-o json`` query gets the
+    entries its FIELD=value matches select as journalctl does (different fields AND, one field OR).
+    """
+
+    def __init__(self, units, journal=None, entries=None):
         self.units = units
         self.journal = journal if journal is not None else {}
+        self.entries = entries if entries is not None else []
         self.calls = []
+
+    def structured(self, args):
+        matches = {}
+        for arg in args[1:]:
+            if "=" in arg and not arg.startswith("-"):
+                field, value = arg.split("=", 1)
+                matches.setdefault(field, set()).add(value)
+        picked = [e for e in self.entries if all(e.get(f) in values for f, values in matches.items())]
+        if "-r" in args:
+            picked.reverse()
+        picked = picked[:int(args[args.index("-n") + 1])] if "-n" in args else picked
+        return 0, "".join(json.dumps(e) + "\n" for e in picked), ""
 
     def __call__(self, args, **kwargs):
         args = list(args)
@@ -66,6 +85,8 @@ class FakeHost:
         if args[0] == "/usr/bin/journalctl":
             if "--sync" in args:
                 return 0, "", ""
+            if "json" in args:
+                return self.structured(args)
             unit = next(a.split("=", 1)[1] for a in args if a.startswith("_SYSTEMD_UNIT="))
             count = int(args[args.index("-n") + 1])
             lines = self.journal.get(unit, [])[-count:]
@@ -127,12 +148,81 @@ def test_no_output_lines_asked_no_journal(run_module, fake):
     assert res["jobs"][0]["output_lines"] == [] and "journalctl" not in fake.verbs()
 
 
-def test_running_job_and_a_killed_last_run(run_module, fake):
-    fake.units["nightly-export.service"] = dict(FAILED_RUN, ActiveState="activating", SubState="start",
-                                                Result="timeout", ExecMainStatus="9", ExecMainCode="2")
+def pid1(message_id, invocation, stamp, **fields):
+    """An entry systemd (PID 1) logs about nightly-export.service."""
+    return dict(fields, MESSAGE_ID=message_id, INVOCATION_ID=invocation, _PID="1", UNIT="nightly-export.service",
+                __REALTIME_TIMESTAMP=str(int(stamp * 1e6)), MESSAGE="wording the module must not read")
+
+
+PREVIOUS, CURRENT = "a" * 32, "b" * 32
+START, END = 1_764_900_000.25, 1_764_900_066.5
+PREVIOUS_RUN = [
+    pid1(systemd.RUN_STARTING_ID, PREVIOUS, START),
+    pid1(systemd.PROCESS_EXIT_ID, PREVIOUS, END - 0.01, EXIT_CODE="killed", EXIT_STATUS="9"),
+    pid1(systemd.FAILURE_RESULT_ID, PREVIOUS, END, UNIT_RESULT="timeout"),
+    pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100),
+]
+# systemd resets Result= and ExecMain* when a run starts: this is what show says during one.
+RUNNING = dict(FAILED_RUN, ActiveState="activating", SubState="start", Result="success", ExecMainStatus="0",
+               ExecMainCode="0", ExecMainExitTimestamp="", InvocationID=CURRENT)
+
+
+def test_while_a_run_goes_on_the_last_finished_run_comes_from_pid1s_entries(run_module, fake):
+    fake.units["nightly-export.service"] = RUNNING
+    fake.entries = list(PREVIOUS_RUN)
     job = run_module(periodic_job_info.main, {"names": ["nightly-export.timer"]})["jobs"][0]
-    assert job["running"] is True and job["last_result"] == "timeout"
-    assert (job["last_exit_status"], job["last_exit_code"]) == (9, "killed")
+    assert job["running"] is True and job["last_result"] == "timeout", job
+    assert (job["last_exit_status"], job["last_exit_code"], job["invocation_id"]) == (9, "killed", PREVIOUS)
+    assert job["last_started"] == systemd.journal_time(int(START * 1e6))
+    assert job["last_finished"] == systemd.journal_time(int(END * 1e6))
+    # Its output lines are those of that run, between its start and its end.
+    query = [c for c in fake.calls if c[0].endswith("journalctl") and "-o" in c and "cat" in c][0]
+    assert f"--since=@{START:.6f}" in query and f"--until=@{END:.6f}" in query
+
+
+def test_a_failing_job_never_reads_as_success_while_it_runs(run_module, fake):
+    fake.units["nightly-export.service"] = RUNNING
+    fake.entries = [pid1(systemd.RUN_STARTING_ID, PREVIOUS, START),
+                    pid1(systemd.PROCESS_EXIT_ID, PREVIOUS, END, EXIT_CODE="exited", EXIT_STATUS="3"),
+                    pid1(systemd.FAILURE_RESULT_ID, PREVIOUS, END, UNIT_RESULT="exit-code"),
+                    pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100)]
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert (job["last_result"], job["last_exit_status"], job["last_exit_code"]) == ("exit-code", 3, "exited")
+
+
+def test_a_successful_previous_run_has_no_exit_entry(run_module, fake):
+    fake.units["nightly-export.service"] = RUNNING
+    fake.entries = [pid1(systemd.RUN_STARTING_ID, PREVIOUS, START), pid1(systemd.RUN_SUCCESS_ID, PREVIOUS, END),
+                    pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100)]
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["last_result"] == "success" and job["invocation_id"] == PREVIOUS
+    assert job["last_exit_status"] is None and job["last_exit_code"] is None
+
+
+def test_a_jobs_own_lines_cannot_pose_as_systemds(run_module, fake):
+    """The job logs entries shaped like PID 1's (sd_journal_send can set any field but _PID)."""
+    fake.units["nightly-export.service"] = RUNNING
+    forged = [dict(entry, _PID="4242") for entry in (pid1(systemd.RUN_STARTING_ID, "c" * 32, END + 101),
+                                                       pid1(systemd.RUN_SUCCESS_ID, "c" * 32, END + 102))]
+    fake.entries = list(PREVIOUS_RUN) + forged
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["last_result"] == "timeout" and job["invocation_id"] == PREVIOUS, job
+
+
+def test_running_for_the_first_time_or_journal_gone(run_module, fake):
+    fake.units["nightly-export.service"] = RUNNING
+    fake.entries = [pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100)]
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["running"] is True and job["output_lines"] == []
+    for key in ("last_result", "last_exit_status", "last_exit_code", "last_started", "last_finished", "invocation_id"):
+        assert job[key] is None, (key, job)
+
+
+def test_a_finished_run_whose_start_left_the_journal(run_module, fake):
+    fake.units["nightly-export.service"] = RUNNING
+    fake.entries = PREVIOUS_RUN[1:]
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["last_result"] == "timeout" and job["last_started"] is None and job["output_lines"] == []
 
 
 def test_dumped_core(run_module, fake):
