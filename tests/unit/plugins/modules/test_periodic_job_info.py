@@ -202,8 +202,8 @@ def test_a_successful_previous_run_has_no_exit_entry(run_module, fake):
 def test_a_jobs_own_lines_cannot_pose_as_systemds(run_module, fake):
     """The job logs entries shaped like PID 1's (sd_journal_send can set any field but _PID)."""
     fake.units["nightly-export.service"] = RUNNING
-    forged = [dict(entry, _PID="4242") for entry in (pid1(systemd.RUN_STARTING_ID, "c" * 32, END + 101),
-                                                       pid1(systemd.RUN_SUCCESS_ID, "c" * 32, END + 102))]
+    lookalikes = (pid1(systemd.RUN_STARTING_ID, "c" * 32, END + 101), pid1(systemd.RUN_SUCCESS_ID, "c" * 32, END + 102))
+    forged = [dict(entry, _PID="4242") for entry in lookalikes]
     fake.entries = list(PREVIOUS_RUN) + forged
     job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
     assert job["last_result"] == "timeout" and job["invocation_id"] == PREVIOUS, job
