@@ -21,6 +21,7 @@ from ansible_collections.supervised.background.plugins.module_utils.systemd impo
     ENABLED_STATES,
     INSTANCE_PROPERTIES,
     SystemdError,
+    in_unfinished_run,
     instance_name,
     instance_unit,
     instance_view,
@@ -145,6 +146,14 @@ class Reconciler:
         failing = {}
         for unit in units:
             info = describe(unit, current[unit])
+            if in_unfinished_run(current[unit]) and info["n_restarts"]:
+                # Restarted after a crash: show's Result=success and status 0 are the new attempt's.
+                # Report how the attempt before it ended (from PID 1's entries).
+                last = self.systemd.finished_run(unit, current[unit].get("InvocationID"))
+                if last and last["last_result"] not in (None, "success"):
+                    info["result"] = last["last_result"]
+                    if last["last_exit_status"] is not None:
+                        info["exec_main_status"] = last["last_exit_status"]
             info["journal"] = self.systemd.journal_tail(unit, lines=10)
             info["watchdog"] = info["result"] == "watchdog" or "watchdog" in self.systemd.failure_results(unit, self.began)
             failing[unit] = info

@@ -206,11 +206,23 @@ TIMER_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState
                     "NextElapseUSecRealtime", "NextElapseUSecMonotonic", "Unit")
 JOB_SERVICE_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus", "ExecMainCode",
                           "ExecMainStartTimestamp", "ExecMainExitTimestamp", "ExecMainStartTimestampMonotonic",
-                          "InvocationID", "NRestarts")
+                          "InvocationID", "NRestarts", "LogLevelMax")
 _NEVER = ("", "n/a", "0")
 
 
 RUNNING_STATES = ("activating", "active", "deactivating", "reloading")
+# Sub-states of those in which no run is going on: waiting out RestartSec= after a run, or a
+# RemainAfterExit= service whose run has ended.
+WAITING_SUBSTATES = ("auto-restart", "auto-restart-queued", "exited")
+
+
+def in_unfinished_run(service_props):
+    """Whether show's Result=/ExecMain* describe a run that has not ended: systemd resets them to
+    success/0 when a run starts. A result other than success is the current run's own verdict (a
+    start timeout during its stop phase, say), so show is right again."""
+    return (service_props.get("ActiveState") in RUNNING_STATES and service_props.get("SubState") not in WAITING_SUBSTATES
+            and service_props.get("Result") in (None, "", "success"))
+
 # A run's fields in timer_view, as reported when there is no finished run to describe.
 NO_RUN = {"last_result": None, "last_exit_status": None, "last_exit_code": None, "last_started": None,
           "last_finished": None, "invocation_id": None}
@@ -222,7 +234,7 @@ def timer_view(timer, timer_props, service_props, previous=None):
     systemd resets Result= and ExecMain* when a run starts, so while one is going on they describe
     no finished run: ``previous`` (from ``Systemd.finished_run``) does, or nothing is reported.
     """
-    running = service_props.get("ActiveState") in RUNNING_STATES
+    running = service_props.get("ActiveState") in RUNNING_STATES and service_props.get("SubState") not in WAITING_SUBSTATES
     view = {
         "timer": timer,
         "service": timer_props.get("Unit") or None,
@@ -232,7 +244,7 @@ def timer_view(timer, timer_props, service_props, previous=None):
         "next_elapse": None if timer_props.get("NextElapseUSecRealtime") in _NEVER else timer_props.get("NextElapseUSecRealtime"),
         "running": running,
     }
-    if running:
+    if in_unfinished_run(service_props):
         view.update({key: (previous or {}).get(key) for key in NO_RUN})
         return view
     code = to_int(service_props.get("ExecMainCode"), 0)
@@ -250,9 +262,14 @@ def timer_view(timer, timer_props, service_props, previous=None):
     return view
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
 def journal_time(usec):
-    """A journal __REALTIME_TIMESTAMP (microseconds) in the form systemctl show prints timestamps."""
-    return time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(int(usec) / 1e6))
+    """A journal __REALTIME_TIMESTAMP (microseconds) as systemctl show prints a timestamp, whatever
+    the locale (systemd's weekday names are English; strftime's %a follows LC_TIME)."""
+    moment = time.localtime(int(usec) / 1e6)
+    return f"{WEEKDAYS[moment.tm_wday]} {time.strftime('%Y-%m-%d %H:%M:%S %Z', moment)}"
 
 
 class Systemd:
@@ -317,8 +334,8 @@ class Systemd:
     def journal_tail(self, unit, lines=10, invocation=None, since=None, sync=True, until=None):
         """The last ``lines`` messages of ``unit``, oldest first.
 
-        ``invocation`` narrows to one run by its id; ``since`` (epoch seconds, with ``until`` for a
-        run that has ended) to the entries of the unit in that window (journald tags a short job's last lines with its invocation id only while
+        ``invocation`` narrows to one run by its id; ``since`` and ``until`` (epoch seconds, either
+        may be None) to the entries of the unit in that window (journald tags a short job's last lines with its invocation id only while
         its cgroup exists, so unit + start time is the sure way to find one run's lines).
         ``sync`` first makes journald write out what it has buffered (a finished job's last lines
         arrive asynchronously).
@@ -328,17 +345,29 @@ class Systemd:
             return []
         if sync:
             self.module.run_command([journalctl, "--sync"])
-        args = [journalctl, "--no-pager", "-q", "-o", "cat", "-n", str(int(lines))]
-        if since is not None:
-            args += [f"_SYSTEMD_UNIT={unit}", f"--since=@{since:.6f}"]
-            if until is not None:
-                args.append(f"--until=@{until:.6f}")
+        # -r: systemd before 254 counts -n from --since forward (the first N lines); newest first
+        # and reversed here, it is the last N everywhere.
+        args = [journalctl, "--no-pager", "-q", "-r", "-o", "json", "--output-fields=MESSAGE", "-n", str(int(lines))]
+        if since is not None or until is not None:
+            args.append(f"_SYSTEMD_UNIT={unit}")
+            args += [f"--since=@{since:.6f}"] if since is not None else []
+            args += [f"--until=@{until:.6f}"] if until is not None else []
         elif invocation:
             args += [f"_SYSTEMD_INVOCATION_ID={invocation}"]
         else:
             args += ["-u", unit]
         rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
-        return out.splitlines() if rc == 0 else []
+        text = []
+        for line in reversed(out.splitlines() if rc == 0 else []):
+            try:
+                message = json.loads(line).get("MESSAGE")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(message, list):  # journald's form of a message that is not UTF-8
+                message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
+            if isinstance(message, str):
+                text.extend(message.splitlines() or [""])
+        return text[-int(lines):] if lines else []
 
     def failure_results(self, unit, since=None):
         """The results of ``unit``'s failed runs since ``since`` (epoch seconds), oldest first.
@@ -365,56 +394,74 @@ class Systemd:
                 results.append(value)
         return results
 
-    def finished_run(self, unit, skip=None, entries=100):
-        """The last finished run of ``unit`` other than the run ``skip`` (an invocation id), or None.
+    def finished_run(self, unit, current, entries=100):
+        """The run of ``unit`` that finished last before the run ``current`` (an invocation id) began.
 
-        Read from the structured entries PID 1 logs for each run (the ``*_ID`` constants above):
-        _PID= is set by journald itself, so a job's own log lines cannot pose as them. Returns the
-        run's timer_view fields and ``window``, its (start, end) in epoch seconds (start None when
-        the journal no longer holds it). Exit code and status are None when systemd logged no exit
-        entry, which it does only for a status it counts as a failure.
+        Read from the structured entries PID 1 logs for each run (the ``*_ID`` constants above), at or
+        before ``current``'s own STARTING entry: journald sets _PID= itself, and what a running job
+        logs comes after that entry, so neither an unprivileged job nor the current run can pose as
+        systemd here. None when the journal does not hold ``current``'s start (journald behind, or
+        rotated) or no finished run before it. Returns the run's timer_view fields and ``window``:
+        the (since, until) epoch seconds that hold its output lines, from the end of the run before
+        it (or None) to the start of ``current`` (stdout lines can be stamped after the run's end).
+        Exit code and status are those of the main process (COMMAND=ExecStart), None when systemd
+        logged none, which it does only for a status it counts as a failure.
         """
         journalctl = self.module.get_bin_path("journalctl")
-        if not journalctl:
+        if not journalctl or not current:
             return None
+        self.module.run_command([journalctl, "--sync"])
         args = [journalctl, "--no-pager", "-q", "-r", "-n", str(int(entries)), "-o", "json",
-                "--output-fields=MESSAGE_ID,INVOCATION_ID,UNIT_RESULT,EXIT_CODE,EXIT_STATUS", "_PID=1", f"UNIT={unit}"]
+                "--output-fields=MESSAGE_ID,INVOCATION_ID,UNIT_RESULT,EXIT_CODE,EXIT_STATUS,COMMAND",
+                "_PID=1", f"UNIT={unit}"]
         args += [f"MESSAGE_ID={mid}" for mid in (RUN_STARTING_ID, PROCESS_EXIT_ID, RUN_SUCCESS_ID, FAILURE_RESULT_ID)]
         rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
-        run = None
+        begun, run = None, None
         for line in out.splitlines() if rc == 0 else []:  # newest first
             try:
                 entry = json.loads(line)
                 mid, invocation, stamp = entry.get("MESSAGE_ID"), entry.get("INVOCATION_ID"), int(entry["__REALTIME_TIMESTAMP"])
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-            if not isinstance(invocation, str) or not invocation or invocation == skip:
+            if not isinstance(invocation, str) or not invocation:
+                continue
+            if begun is None:
+                if invocation == current and mid == RUN_STARTING_ID:
+                    begun = stamp / 1e6
                 continue
             if run is None:
-                if mid not in (RUN_SUCCESS_ID, FAILURE_RESULT_ID):
-                    continue
-                result = "success" if mid == RUN_SUCCESS_ID else entry.get("UNIT_RESULT")
-                run = {"invocation_id": invocation, "last_result": result if isinstance(result, str) else None,
-                       "last_exit_status": None, "last_exit_code": None, "last_started": None,
-                       "last_finished": journal_time(stamp), "window": [None, stamp / 1e6]}
-            elif invocation != run["invocation_id"]:
+                if invocation != current and mid in (RUN_SUCCESS_ID, FAILURE_RESULT_ID):
+                    result = "success" if mid == RUN_SUCCESS_ID else entry.get("UNIT_RESULT")
+                    run = {"invocation_id": invocation, "last_result": result if isinstance(result, str) else None,
+                           "last_exit_status": None, "last_exit_code": None, "last_started": None,
+                           "last_finished": journal_time(stamp), "window": [None, begun]}
                 continue
-            elif mid == PROCESS_EXIT_ID and run["last_exit_code"] is None:
-                run["last_exit_code"] = entry.get("EXIT_CODE") if isinstance(entry.get("EXIT_CODE"), str) else None
-                status = entry.get("EXIT_STATUS")
+            if invocation != run["invocation_id"]:
+                if mid in (RUN_SUCCESS_ID, FAILURE_RESULT_ID):
+                    run["window"][0] = stamp / 1e6  # the end of the run before it
+                    break
+            elif mid == PROCESS_EXIT_ID and entry.get("COMMAND") == "ExecStart" and run["last_exit_code"] is None:
+                code, status = entry.get("EXIT_CODE"), entry.get("EXIT_STATUS")
+                run["last_exit_code"] = code if isinstance(code, str) else None
                 run["last_exit_status"] = to_int(status) if isinstance(status, str) else None
             elif mid == RUN_STARTING_ID:
                 run["last_started"] = journal_time(stamp)
-                run["window"][0] = stamp / 1e6
-                break
         return run
 
     def job_view(self, timer, timer_props, service_props):
-        """timer_view of a periodic job, with its last finished run from the journal while one runs."""
+        """timer_view of a periodic job, with its last finished run from the journal while one runs.
+
+        Returns the view and the (since, until) window of the described run's output lines when it
+        came from the journal (None otherwise).
+        """
         previous = None
-        if service_props.get("ActiveState") in RUNNING_STATES:
-            previous = self.finished_run(timer_props.get("Unit") or service_props.get("Id") or timer[: -len(".timer")] + ".service",
-                                         skip=service_props.get("InvocationID") or None)
+        if in_unfinished_run(service_props):
+            # LogLevelMax= below info also drops PID 1's entries about the unit (systemd 252 and
+            # later): the journal's account of its runs is then incomplete, so it is not read.
+            level = to_int(service_props.get("LogLevelMax"), -1)
+            if not 0 <= level < 6:
+                previous = self.finished_run(timer_props.get("Unit") or service_props.get("Id") or timer[: -len(".timer")] + ".service",
+                                             service_props.get("InvocationID") or None)
         view = timer_view(timer, timer_props, service_props, previous)
         return view, (previous or {}).get("window")
 

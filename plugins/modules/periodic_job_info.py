@@ -109,6 +109,7 @@ from ansible_collections.supervised.background.plugins.module_utils.systemd impo
     TIMER_PROPERTIES,
     Systemd,
     SystemdError,
+    in_unfinished_run,
     to_int,
     unit_name,
     unit_prefix,
@@ -149,11 +150,13 @@ class PeriodicJobInfo:
             entry["service"] = services[timer]
             entry["output_lines"] = []
             start = to_int(props.get("ExecMainStartTimestampMonotonic"), 0)
-            if entry["running"]:
-                # The finished run's lines: its unit's entries between its start and its end.
-                if lines and window and window[0] is not None:
+            if window:
+                # A run is going on: the lines of the run before it, from its window in the journal.
+                if lines:
                     entry["output_lines"] = self.systemd.journal_tail(services[timer], lines, since=window[0],
                                                                       until=window[1])
+            elif in_unfinished_run(props):
+                pass  # a run is going on and the journal holds no finished run before it
             elif lines and start:
                 # The run's lines: its unit's entries since it started (journald tags a short run's
                 # last lines with its invocation id only while its cgroup exists).

@@ -146,6 +146,12 @@ class FakeSystemd:
     def failure_results(self, unit, since=None):
         return list(self.logged_results.get(unit, []))
 
+    # How each unit's attempt before the current one ended (what finished_run reads from the journal).
+    finished = {}
+
+    def finished_run(self, unit, current):
+        return self.finished.get(unit)
+
     def _act(self, verb, units, active=None, enabled=None):
         if units:
             self.calls.append((verb, list(units)))
@@ -253,6 +259,22 @@ def test_health_gate_catches_a_restart_within_the_window(monkeypatch):
         reconcile(sd, ["1"], settle=5.0)
     assert "instances not healthy within 5s" in err.value.args[0]
     assert "NRestarts=1, MainPID=77" in err.value.args[0]
+
+
+def test_a_crash_looping_instance_is_reported_by_its_last_crash_not_its_new_attempt():
+    """Read during the next attempt, show says Result=success and status 0 (systemd resets them)."""
+    sd = FakeSystemd({})
+    sd.after_start["w@1.service"] = {"ActiveState": "activating", "SubState": "start", "Result": "success",
+                                     "ExecMainStatus": "0", "NRestarts": "2", "InvocationID": "b" * 32}
+    sd.finished = {"w@1.service": {"last_result": "exit-code", "last_exit_status": 3}}
+    with pytest.raises(Failed) as err:
+        reconcile(sd, ["1"])
+    assert "w@1.service (activating/start, result=exit-code, NRestarts=2" in err.value.args[0], err.value.args[0]
+    assert err.value.args[1]["failing"]["w@1.service"]["exec_main_status"] == 3
+    sd.finished = {}  # the journal holds nothing: show's values, never a guess
+    with pytest.raises(Failed) as err:
+        reconcile(sd, ["1"])
+    assert "result=success" in err.value.args[0]
 
 
 def test_watchdog_kill_is_named():

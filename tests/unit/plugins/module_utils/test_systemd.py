@@ -198,15 +198,27 @@ def test_enabled_instances_from_links(tmp_path, monkeypatch):
 
 
 def test_journal_tail_arguments():
-    module = FakeModule({"--sync": (0, "", ""), "--no-pager": (0, "one\ntwo\n", "")})
+    # journalctl -r prints newest first; the entries come back oldest first, a multi-line message
+    # as its lines, a message journald stores as bytes (not UTF-8) decoded, odd lines skipped.
+    newest_first = "\n".join([
+        '{"MESSAGE": "three"}', 'not json', '{"MESSAGE": [104, 105, 255]}', '{"MESSAGE": "one\\ntwo"}', '{"X": 1}',
+    ])
+    module = FakeModule({"--sync": (0, "", ""), "--no-pager": (0, newest_first + "\n", "")})
     sd = systemd.Systemd(module)
-    assert sd.journal_tail("w@1.service", lines=5) == ["one", "two"]
+    assert sd.journal_tail("w@1.service", lines=5) == ["one", "two", "hi\ufffd", "three"]
+    assert sd.journal_tail("w@1.service", lines=2, sync=False) == ["hi\ufffd", "three"]
     assert module.calls[0] == ["/bin/journalctl", "--sync"]
     assert module.calls[1][-2:] == ["-u", "w@1.service"] and "5" in module.calls[1]
+    # -r everywhere: systemd before 254 counts -n from --since forward, so without it the first N.
+    assert "-r" in module.calls[1] and "json" in module.calls[1]
     sd.journal_tail("j.service", invocation="a" * 32, sync=False)
     assert module.calls[-1][-1] == "_SYSTEMD_INVOCATION_ID=" + "a" * 32
     sd.journal_tail("j.service", since=12.5, sync=False)
     assert module.calls[-1][-2:] == ["_SYSTEMD_UNIT=j.service", "--since=@12.500000"]
+    sd.journal_tail("j.service", since=12.5, until=20.25, sync=False)
+    assert module.calls[-1][-3:] == ["_SYSTEMD_UNIT=j.service", "--since=@12.500000", "--until=@20.250000"]
+    sd.journal_tail("j.service", until=20.25, sync=False)
+    assert module.calls[-1][-2:] == ["_SYSTEMD_UNIT=j.service", "--until=@20.250000"]
     module.bins["journalctl"] = None
     assert sd.journal_tail("j.service") == []
 

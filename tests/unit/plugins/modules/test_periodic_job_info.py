@@ -49,8 +49,11 @@ OUTPUT = ["exporting 1204 rows", "upload failed: 503 Service Unavailable", "givi
 class FakeHost:
     """run_command of systemctl and journalctl; anything else (or a changing verb) fails the test.
 
-    ``entries`` is the structured journal, oldest first: dicts of fields. A ``-o json`` query gets the
-    entries its FIELD=value matches select as journalctl does (different fields AND, one field OR).
+    The journal is a list of entries (dicts of fields, oldest first): ``entries`` as given, plus each
+    line of ``journal`` ({unit: lines}) as a stdout entry of that unit, stamped a few seconds into the
+    run. A query gets what journalctl would print: its FIELD=value matches select entries (different
+    fields AND, one field OR), ``--since``/``--until`` bound them, ``-r`` reverses, ``-n`` keeps the
+    first N of that order (newest first with ``-r``), one JSON object per line.
     """
 
     def __init__(self, units, journal=None, entries=None):
@@ -59,13 +62,27 @@ class FakeHost:
         self.entries = entries if entries is not None else []
         self.calls = []
 
-    def structured(self, args):
-        matches = {}
+    def all_entries(self):
+        lines = [{"_SYSTEMD_UNIT": unit, "MESSAGE": line, "__REALTIME_TIMESTAMP": str(int((STARTED_WALL + 10 + i) * 1e6))}
+                 for unit, text in self.journal.items() for i, line in enumerate(text)]
+        return sorted(self.entries + lines, key=lambda e: int(e["__REALTIME_TIMESTAMP"]))
+
+    def query(self, args):
+        assert "json" in args, args
+        matches, since, until = {}, None, None
         for arg in args[1:]:
-            if "=" in arg and not arg.startswith("-"):
+            if arg.startswith("--since=@"):
+                since = float(arg[len("--since=@"):])
+            elif arg.startswith("--until=@"):
+                until = float(arg[len("--until=@"):])
+            elif arg == "-u":
+                raise AssertionError("periodic_job_info asks for one run's lines, never the unit's whole journal")
+            elif "=" in arg and not arg.startswith("-"):
                 field, value = arg.split("=", 1)
                 matches.setdefault(field, set()).add(value)
-        picked = [e for e in self.entries if all(e.get(f) in values for f, values in matches.items())]
+        picked = [e for e in self.all_entries() if all(e.get(f) in values for f, values in matches.items())
+                  and (since is None or int(e["__REALTIME_TIMESTAMP"]) >= since * 1e6)
+                  and (until is None or int(e["__REALTIME_TIMESTAMP"]) <= until * 1e6)]
         if "-r" in args:
             picked.reverse()
         picked = picked[:int(args[args.index("-n") + 1])] if "-n" in args else picked
@@ -85,12 +102,7 @@ class FakeHost:
         if args[0] == "/usr/bin/journalctl":
             if "--sync" in args:
                 return 0, "", ""
-            if "json" in args:
-                return self.structured(args)
-            unit = next(a.split("=", 1)[1] for a in args if a.startswith("_SYSTEMD_UNIT="))
-            count = int(args[args.index("-n") + 1])
-            lines = self.journal.get(unit, [])[-count:]
-            return 0, "".join(f"{line}\n" for line in lines), ""
+            return self.query(args)
         raise AssertionError(f"periodic_job_info must only read: {args}")
 
     def verbs(self):
@@ -154,75 +166,136 @@ def pid1(message_id, invocation, stamp, **fields):
                 __REALTIME_TIMESTAMP=str(int(stamp * 1e6)), MESSAGE="wording the module must not read")
 
 
-PREVIOUS, CURRENT = "a" * 32, "b" * 32
-START, END = 1_764_900_000.25, 1_764_900_066.5
+def out(stamp, line):
+    """A line the job's process wrote (journald stamps it when it reads it)."""
+    return {"_SYSTEMD_UNIT": "nightly-export.service", "MESSAGE": line, "__REALTIME_TIMESTAMP": str(int(stamp * 1e6))}
+
+
+OLDER, PREVIOUS, CURRENT = "0" * 32, "a" * 32, "b" * 32
+START = STARTED_WALL - 600.75  # the previous run: started 10 min before the current one, ran 66 s
+END = START + 66.25
+NOW_START = STARTED_WALL
 PREVIOUS_RUN = [
+    pid1(systemd.RUN_STARTING_ID, OLDER, START - 300),
+    out(START - 299, "the run before: not this run's line"),
+    pid1(systemd.RUN_SUCCESS_ID, OLDER, START - 290),
+    out(START - 0.01, "exporting 1204 rows"),  # systemd before 254 logs STARTING after the fork
     pid1(systemd.RUN_STARTING_ID, PREVIOUS, START),
-    pid1(systemd.PROCESS_EXIT_ID, PREVIOUS, END - 0.01, EXIT_CODE="killed", EXIT_STATUS="9"),
+    out(START + 30, "upload failed: 503 Service Unavailable"),
+    pid1(systemd.PROCESS_EXIT_ID, PREVIOUS, END - 0.01, EXIT_CODE="killed", EXIT_STATUS="9", COMMAND="ExecStart"),
+    pid1(systemd.PROCESS_EXIT_ID, PREVIOUS, END - 0.005, EXIT_CODE="exited", EXIT_STATUS="7", COMMAND="ExecStopPost"),
     pid1(systemd.FAILURE_RESULT_ID, PREVIOUS, END, UNIT_RESULT="timeout"),
-    pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100),
+    out(END + 0.5, "giving up after 3 attempts"),  # stamped after the end: journald read it late
+    pid1(systemd.RUN_STARTING_ID, CURRENT, NOW_START),
+    out(NOW_START + 1, "the current run: not the finished run's line"),
 ]
 # systemd resets Result= and ExecMain* when a run starts: this is what show says during one.
 RUNNING = dict(FAILED_RUN, ActiveState="activating", SubState="start", Result="success", ExecMainStatus="0",
-               ExecMainCode="0", ExecMainExitTimestamp="", InvocationID=CURRENT)
+               ExecMainCode="0", ExecMainExitTimestamp="", InvocationID=CURRENT, LogLevelMax="-1")
 
 
-def test_while_a_run_goes_on_the_last_finished_run_comes_from_pid1s_entries(run_module, fake):
+@pytest.fixture
+def running(fake):
     fake.units["nightly-export.service"] = RUNNING
+    fake.journal = {}
     fake.entries = list(PREVIOUS_RUN)
+    return fake
+
+
+def test_while_a_run_goes_on_the_last_finished_run_comes_from_pid1s_entries(run_module, running):
     job = run_module(periodic_job_info.main, {"names": ["nightly-export.timer"]})["jobs"][0]
     assert job["running"] is True and job["last_result"] == "timeout", job
+    # The main process's exit, not the ExecStopPost= command's that came after it.
     assert (job["last_exit_status"], job["last_exit_code"], job["invocation_id"]) == (9, "killed", PREVIOUS)
     assert job["last_started"] == systemd.journal_time(int(START * 1e6))
     assert job["last_finished"] == systemd.journal_time(int(END * 1e6))
-    # Its output lines are those of that run, between its start and its end.
-    query = [c for c in fake.calls if c[0].endswith("journalctl") and "-o" in c and "cat" in c][0]
-    assert f"--since=@{START:.6f}" in query and f"--until=@{END:.6f}" in query
+    # Its lines: after the run before it ended, up to the current run's start, the last N of them.
+    assert job["output_lines"] == ["exporting 1204 rows", "upload failed: 503 Service Unavailable",
+                                   "giving up after 3 attempts"]
+    two = run_module(periodic_job_info.main, {"names": ["nightly-export"], "output_lines": 2})["jobs"][0]
+    assert two["output_lines"] == ["upload failed: 503 Service Unavailable", "giving up after 3 attempts"]
+    assert ["/usr/bin/journalctl", "--sync"] in running.calls
 
 
-def test_a_failing_job_never_reads_as_success_while_it_runs(run_module, fake):
-    fake.units["nightly-export.service"] = RUNNING
-    fake.entries = [pid1(systemd.RUN_STARTING_ID, PREVIOUS, START),
-                    pid1(systemd.PROCESS_EXIT_ID, PREVIOUS, END, EXIT_CODE="exited", EXIT_STATUS="3"),
-                    pid1(systemd.FAILURE_RESULT_ID, PREVIOUS, END, UNIT_RESULT="exit-code"),
-                    pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100)]
-    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
-    assert (job["last_result"], job["last_exit_status"], job["last_exit_code"]) == ("exit-code", 3, "exited")
-
-
-def test_a_successful_previous_run_has_no_exit_entry(run_module, fake):
-    fake.units["nightly-export.service"] = RUNNING
-    fake.entries = [pid1(systemd.RUN_STARTING_ID, PREVIOUS, START), pid1(systemd.RUN_SUCCESS_ID, PREVIOUS, END),
-                    pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100)]
+def test_a_successful_previous_run_has_no_exit_entry(run_module, running):
+    running.entries = [pid1(systemd.RUN_STARTING_ID, PREVIOUS, START), pid1(systemd.RUN_SUCCESS_ID, PREVIOUS, END),
+                       pid1(systemd.RUN_STARTING_ID, CURRENT, NOW_START)]
     job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
     assert job["last_result"] == "success" and job["invocation_id"] == PREVIOUS
     assert job["last_exit_status"] is None and job["last_exit_code"] is None
 
 
-def test_a_jobs_own_lines_cannot_pose_as_systemds(run_module, fake):
-    """The job logs entries shaped like PID 1's (sd_journal_send can set any field but _PID)."""
-    fake.units["nightly-export.service"] = RUNNING
-    lookalikes = (pid1(systemd.RUN_STARTING_ID, "c" * 32, END + 101), pid1(systemd.RUN_SUCCESS_ID, "c" * 32, END + 102))
-    forged = [dict(entry, _PID="4242") for entry in lookalikes]
-    fake.entries = list(PREVIOUS_RUN) + forged
+def test_entries_after_the_current_start_are_never_read(run_module, running):
+    """Entries shaped like PID 1's with a later stamp: a job's own (sd_journal_send can set any field
+    but _PID, a root job with CAP_SYS_ADMIN even that) or a later run's. Only what came before the
+    current run began counts."""
+    lookalikes = [pid1(systemd.RUN_STARTING_ID, "c" * 32, NOW_START + 1), pid1(systemd.RUN_SUCCESS_ID, "c" * 32, NOW_START + 2),
+                  pid1(systemd.RUN_SUCCESS_ID, PREVIOUS, NOW_START + 3)]
+    running.entries = PREVIOUS_RUN + lookalikes + [dict(e, _PID="4242", MESSAGE_ID=systemd.RUN_SUCCESS_ID, INVOCATION_ID="d" * 32)
+                                                   for e in PREVIOUS_RUN[:1]]
     job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
     assert job["last_result"] == "timeout" and job["invocation_id"] == PREVIOUS, job
 
 
-def test_running_for_the_first_time_or_journal_gone(run_module, fake):
-    fake.units["nightly-export.service"] = RUNNING
-    fake.entries = [pid1(systemd.RUN_STARTING_ID, CURRENT, END + 100)]
+def test_no_current_start_in_the_journal_means_nothing_is_known(run_module, running):
+    """journald behind (the current run's STARTING not written yet) or the journal rotated: an older
+    run's entries are not taken for the last one."""
+    running.entries = PREVIOUS_RUN[:-2]
     job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
     assert job["running"] is True and job["output_lines"] == []
     for key in ("last_result", "last_exit_status", "last_exit_code", "last_started", "last_finished", "invocation_id"):
         assert job[key] is None, (key, job)
 
 
-def test_a_finished_run_whose_start_left_the_journal(run_module, fake):
-    fake.units["nightly-export.service"] = RUNNING
-    fake.entries = PREVIOUS_RUN[1:]
+def test_running_for_the_first_time(run_module, running):
+    running.entries = [pid1(systemd.RUN_STARTING_ID, CURRENT, NOW_START), out(NOW_START + 1, "first")]
     job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
-    assert job["last_result"] == "timeout" and job["last_started"] is None and job["output_lines"] == []
+    assert job["running"] is True and job["last_result"] is None and job["output_lines"] == [], job
+
+
+def test_a_finished_run_whose_start_left_the_journal(run_module, running):
+    running.entries = PREVIOUS_RUN[6:]
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["last_result"] == "timeout" and job["last_started"] is None, job
+    assert job["output_lines"] == ["giving up after 3 attempts"]
+
+
+def test_log_level_max_below_info_hides_pid1s_entries_so_none_are_read(run_module, running):
+    running.units["nightly-export.service"] = dict(RUNNING, LogLevelMax="4")
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["running"] is True and job["last_result"] is None
+    assert not [c for c in running.calls if "MESSAGE_ID=" + systemd.FAILURE_RESULT_ID in c]
+
+
+@pytest.mark.parametrize("state,sub,result,running_now", [
+    ("activating", "auto-restart", "exit-code", False),  # waiting out RestartSec= after a failed run
+    ("activating", "auto-restart-queued", "exit-code", False),
+    ("active", "exited", "success", False),  # RemainAfterExit=: the run has ended
+    ("deactivating", "stop-sigterm", "timeout", True),  # the start timed out, the stop goes on
+])
+def test_show_is_right_when_the_current_run_has_its_verdict(run_module, running, state, sub, result, running_now):
+    running.units["nightly-export.service"] = dict(FAILED_RUN, ActiveState=state, SubState=sub, Result=result,
+                                                   InvocationID=CURRENT)
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["running"] is running_now and job["last_result"] == result and job["invocation_id"] == CURRENT, job
+    assert not [c for c in running.calls if "MESSAGE_ID=" + systemd.FAILURE_RESULT_ID in c]
+
+
+def test_journal_time_is_systemds_form_in_any_locale(monkeypatch):
+    import locale
+    stamp = int(START * 1e6)
+    expected = systemd.journal_time(stamp)
+    assert expected[:3] in systemd.WEEKDAYS and len(expected.split()) == 4
+    for name in ("de_DE.UTF-8", "fr_FR.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_TIME, name)
+        except locale.Error:
+            continue
+        try:
+            assert systemd.journal_time(stamp) == expected
+        finally:
+            locale.setlocale(locale.LC_TIME, "C")
+    assert time.strftime("%a", time.localtime(START)) == expected[:3]  # C locale: the same English name
 
 
 def test_dumped_core(run_module, fake):

@@ -102,7 +102,10 @@ class FakeHost:
                 self.land(self.after_run)
             return self.run_rc, "", "" if self.run_rc == 0 else self.run_err
         if tool == "journalctl":
-            return 0, "" if "--sync" in args else "\n".join(self.journal) + "\n", ""
+            if "--sync" in args:
+                return 0, "", ""
+            assert "-r" in args and "json" in args, args  # newest first, as journal_tail asks
+            return 0, "".join(json.dumps({"MESSAGE": line}) + "\n" for line in reversed(self.journal)), ""
         return 0, "", ""
 
     def ran(self, tool):
