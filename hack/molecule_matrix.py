@@ -127,7 +127,7 @@ def why(run: Run, limit: int = 60) -> list[str]:
         line = MARGIN.sub("", COLOUR.sub("", raw))
         if line.startswith("TASK ["):
             task = line
-        elif WHY.match(line):
+        elif WHY.match(line) and not line.startswith("FAILED - RETRYING"):
             if task:
                 picked.append(task)
                 task = ""

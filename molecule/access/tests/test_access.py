@@ -392,7 +392,7 @@ def test_symlink_named_like_the_binary_never_runs_anything_else(host, denied):
         denied("symlink, same name")
     else:
         assert out.rc == 0, out.stderr
-        log = host.run("journalctl -q --no-pager -t sudo -n 5").stdout
+        log = host.run("journalctl --sync; journalctl -q --no-pager -t sudo -n 5").stdout
         assert f"COMMAND={SYSTEMCTL} start {UNIT}" in log and "COMMAND=/tmp/trick" not in log
     as_runner(host, ["ln", "-sfn", "/bin/bash", "/tmp/trick/systemctl"])
     out = sudo_runner(host, "/tmp/trick/systemctl", "start", UNIT)
@@ -667,7 +667,7 @@ def test_vpn_secrets_never_leave_the_file(host):
         assert "pppd_plugin" in output  # the refused task really ran
         for secret in secrets.values():
             assert secret not in output
-        journal = host.run("journalctl --no-pager -o cat").stdout
+        journal = host.run("journalctl --sync; journalctl --no-pager -o cat").stdout
         for secret in secrets.values():
             assert secret not in journal
         text = host.file("/etc/openfortivpn/leak.conf").content_string

@@ -98,7 +98,7 @@ def test_no_secret_in_units_show_or_journal(host):
     for i in (1, 2, 3):
         out = host.check_output(f"systemctl show {unit(i)}")
         assert needle not in out and "WORKER_SECRET" not in out
-    assert needle not in host.check_output("journalctl --no-pager -o cat")
+    assert needle not in host.check_output("journalctl --sync; journalctl --no-pager -o cat")
 
 
 def test_units_are_not_writable_and_worker_runs_unprivileged(host):
@@ -127,7 +127,9 @@ def test_kill9_comes_back_with_new_pid(host, i):
     figure(f"restart delay after kill -9 of {unit(i)} (RestartSec={RESTART_SEC}s)", f"{elapsed_ms} ms")
     assert new != old and new != "0"
     assert int(n_after) == int(n_before) + 1
-    assert int(elapsed_ms) <= (RESTART_SEC + 1) * 1000
+    # RestartSec, then the worker's start-up until it is active: 1.1-1.4 s on a quiet machine. The
+    # bound leaves room for a CPU-starved CI container; staying dead would never come back at all.
+    assert int(elapsed_ms) <= (RESTART_SEC + 3) * 1000
 
 
 STOP = r"""
@@ -187,7 +189,7 @@ def test_secret_change_restarts_and_rerun_is_quiet(host):
     for i in (1, 2, 3):
         assert show(host, unit(i), "MainPID")["MainPID"] != pids[i], f"instance {i} was not restarted"
         assert state_file(host, i)["secret_sha256"] == sha(NEW_SECRET)
-    assert "rotated" not in host.check_output("journalctl --no-pager -o cat")
+    assert "rotated" not in host.check_output("journalctl --sync; journalctl --no-pager -o cat")
     quiet = run_converge({"EXAMPLE_WORKER_SECRET": NEW_SECRET})
     assert recap_changed(quiet) == 0
     assert "rotated" not in quiet

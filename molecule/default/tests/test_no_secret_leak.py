@@ -137,6 +137,7 @@ def scan(where, data):
         if needle in data:
             hits.add((label, where))
 
+subprocess.run(["journalctl", "--sync"], check=False)  # what journald still holds in memory counts too
 scan("journal", subprocess.run(["journalctl", "--no-pager", "-o", "export"], capture_output=True).stdout)
 scanned = 0
 for top in ("/etc", "/run", "/var", "/tmp"):

@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 
-STARTUP = 2.0
+STARTUP = 3.0
 DRAIN = 0.3
 
 
