@@ -154,6 +154,12 @@ class Reconciler:
                     info["result"] = last["last_result"]
                     if last["last_exit_status"] is not None:
                         info["exec_main_status"] = last["last_exit_status"]
+                elif not last:
+                    # The journal does not say how the attempt before ended: never show's reset
+                    # success/0, but the last failure systemd logged in this run, or nothing.
+                    logged = self.systemd.failure_results(unit, self.began)
+                    info["result"] = logged[-1] if logged else None
+                    info["exec_main_status"] = None
             info["journal"] = self.systemd.journal_tail(unit, lines=10)
             info["watchdog"] = info["result"] == "watchdog" or "watchdog" in self.systemd.failure_results(unit, self.began)
             failing[unit] = info

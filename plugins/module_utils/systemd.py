@@ -34,6 +34,9 @@ FAILURE_RESULT_ID = "d9b373ed55a64feb8242e02dbe79a49c"
 RUN_STARTING_ID = "7d4958e842da4a758f6c1cdc7b36dcc5"
 PROCESS_EXIT_ID = "98e322203f7a4ed290d09fe03c09fe15"
 RUN_SUCCESS_ID = "7ad2d189f7e94e70a38c781354912448"
+# STARTED: the start job is done ("Started", or "Finished" for a oneshot run that ended). A Type=simple
+# service gets no STARTING entry, only this one, right after its process was forked.
+RUN_STARTED_ID = "39f53479d3a045ac8e11786248231fbf"
 
 # What the collection reports for an instance; ``show()`` takes any list.
 INSTANCE_PROPERTIES = (
@@ -262,6 +265,18 @@ def timer_view(timer, timer_props, service_props, previous=None):
     return view
 
 
+def message_lines(message):
+    """The lines of a journal MESSAGE field as journalctl -o json gives it: a string, a list of
+    byte values (not UTF-8), or a list of those when the entry has the field more than once."""
+    if isinstance(message, str):
+        return message.splitlines() or [""]
+    if isinstance(message, list) and all(isinstance(b, int) for b in message):
+        return message_lines(bytes(b for b in message if 0 <= b < 256).decode("utf-8", "replace"))
+    if isinstance(message, list):
+        return [line for part in message for line in message_lines(part)]
+    return []
+
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -335,10 +350,12 @@ class Systemd:
         """The last ``lines`` messages of ``unit``, oldest first.
 
         ``invocation`` narrows to one run by its id; ``since`` and ``until`` (epoch seconds, either
-        may be None) to the entries of the unit in that window (journald tags a short job's last lines with its invocation id only while
-        its cgroup exists, so unit + start time is the sure way to find one run's lines).
-        ``sync`` first makes journald write out what it has buffered (a finished job's last lines
-        arrive asynchronously).
+        may be None) to the entries of the unit in that window (journald tags a short job's last
+        lines with its invocation id only while its cgroup exists, so unit + start time is the sure
+        way to find one run's lines). With ``until``, lines journald read later from the output
+        streams of that window (_STREAM_ID) count too: it stamps a line when it reads it, which can
+        be after the next run began. ``sync`` first makes journald write out what it has buffered
+        (a finished job's last lines arrive asynchronously).
         """
         journalctl = self.module.get_bin_path("journalctl")
         if not journalctl:
@@ -346,28 +363,41 @@ class Systemd:
         if sync:
             self.module.run_command([journalctl, "--sync"])
         # -r: systemd before 254 counts -n from --since forward (the first N lines); newest first
-        # and reversed here, it is the last N everywhere.
-        args = [journalctl, "--no-pager", "-q", "-r", "-o", "json", "--output-fields=MESSAGE", "-n", str(int(lines))]
+        # and reversed here, it is the last N everywhere. --all: a field over 4096 bytes is null
+        # in JSON without it.
+        base = [journalctl, "--no-pager", "-q", "-r", "--all", "-o", "json", "--output-fields=MESSAGE,_STREAM_ID",
+                "-n", str(int(lines))]
         if since is not None or until is not None:
-            args.append(f"_SYSTEMD_UNIT={unit}")
+            args = base + [f"_SYSTEMD_UNIT={unit}"]
             args += [f"--since=@{since:.6f}"] if since is not None else []
             args += [f"--until=@{until:.6f}"] if until is not None else []
         elif invocation:
-            args += [f"_SYSTEMD_INVOCATION_ID={invocation}"]
+            args = base + [f"_SYSTEMD_INVOCATION_ID={invocation}"]
         else:
-            args += ["-u", unit]
-        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
+            args = base + ["-u", unit]
+        entries = self._entries(args)
+        streams = sorted({e["_STREAM_ID"] for e in entries if isinstance(e.get("_STREAM_ID"), str)})
+        if until is not None and streams:
+            late = base + [f"_SYSTEMD_UNIT={unit}"] + [f"_STREAM_ID={stream}" for stream in streams] + [f"--since=@{until:.6f}"]
+            entries = sorted(entries + [e for e in self._entries(late) if e not in entries],
+                             key=lambda e: to_int(e.get("__REALTIME_TIMESTAMP"), 0), reverse=True)[:int(lines)]
         text = []
-        for line in reversed(out.splitlines() if rc == 0 else []):
-            try:
-                message = json.loads(line).get("MESSAGE")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(message, list):  # journald's form of a message that is not UTF-8
-                message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
-            if isinstance(message, str):
-                text.extend(message.splitlines() or [""])
+        for entry in reversed(entries):
+            text.extend(message_lines(entry.get("MESSAGE")))
         return text[-int(lines):] if lines else []
+
+    def _entries(self, args):
+        """journalctl -o json output as a list of entries (dicts), in journalctl's order."""
+        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
+        entries = []
+        for line in out.splitlines() if rc == 0 else []:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
 
     def failure_results(self, unit, since=None):
         """The results of ``unit``'s failed runs since ``since`` (epoch seconds), oldest first.
@@ -397,8 +427,8 @@ class Systemd:
     def finished_run(self, unit, current, entries=100):
         """The run of ``unit`` that finished last before the run ``current`` (an invocation id) began.
 
-        Read from the structured entries PID 1 logs for each run (the ``*_ID`` constants above), at or
-        before ``current``'s own STARTING entry: journald sets _PID= itself, and what a running job
+        Read from the structured entries PID 1 logs for each run (the ``*_ID`` constants above),
+        older than ``current``'s own start entry: journald sets _PID= itself, and what a running job
         logs comes after that entry, so neither an unprivileged job nor the current run can pose as
         systemd here. None when the journal does not hold ``current``'s start (journald behind, or
         rotated) or no finished run before it. Returns the run's timer_view fields and ``window``:
@@ -411,26 +441,32 @@ class Systemd:
         if not journalctl or not current:
             return None
         self.module.run_command([journalctl, "--sync"])
-        args = [journalctl, "--no-pager", "-q", "-r", "-n", str(int(entries)), "-o", "json",
+        args = [journalctl, "--no-pager", "-q", "-r", "--all", "-n", str(int(entries)), "-o", "json",
                 "--output-fields=MESSAGE_ID,INVOCATION_ID,UNIT_RESULT,EXIT_CODE,EXIT_STATUS,COMMAND",
                 "_PID=1", f"UNIT={unit}"]
-        args += [f"MESSAGE_ID={mid}" for mid in (RUN_STARTING_ID, PROCESS_EXIT_ID, RUN_SUCCESS_ID, FAILURE_RESULT_ID)]
-        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
-        begun, run = None, None
-        for line in out.splitlines() if rc == 0 else []:  # newest first
+        args += [f"MESSAGE_ID={mid}" for mid in (RUN_STARTING_ID, RUN_STARTED_ID, PROCESS_EXIT_ID, RUN_SUCCESS_ID,
+                                                 FAILURE_RESULT_ID)]
+        found = []  # newest first
+        for entry in self._entries(args):
             try:
-                entry = json.loads(line)
                 mid, invocation, stamp = entry.get("MESSAGE_ID"), entry.get("INVOCATION_ID"), int(entry["__REALTIME_TIMESTAMP"])
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError):
                 continue
-            if not isinstance(invocation, str) or not invocation:
-                continue
-            if begun is None:
-                if invocation == current and mid == RUN_STARTING_ID:
-                    begun = stamp / 1e6
+            if isinstance(invocation, str) and invocation:
+                found.append((mid, invocation, stamp, entry))
+        # The current run began at its oldest start entry: STARTING, or STARTED for a Type=simple
+        # service (systemd logs no STARTING for those). Only what is older than that is read.
+        starts = [i for i, (mid, invocation, _s, _e) in enumerate(found)
+                  if invocation == current and mid in (RUN_STARTING_ID, RUN_STARTED_ID)]
+        if not starts:
+            return None
+        begun = found[starts[-1]][2] / 1e6
+        run = None
+        for mid, invocation, stamp, entry in found[starts[-1] + 1:]:
+            if invocation == current:
                 continue
             if run is None:
-                if invocation != current and mid in (RUN_SUCCESS_ID, FAILURE_RESULT_ID):
+                if mid in (RUN_SUCCESS_ID, FAILURE_RESULT_ID):
                     result = "success" if mid == RUN_SUCCESS_ID else entry.get("UNIT_RESULT")
                     run = {"invocation_id": invocation, "last_result": result if isinstance(result, str) else None,
                            "last_exit_status": None, "last_exit_code": None, "last_started": None,

@@ -271,10 +271,18 @@ def test_a_crash_looping_instance_is_reported_by_its_last_crash_not_its_new_atte
         reconcile(sd, ["1"])
     assert "w@1.service (activating/start, result=exit-code, NRestarts=2" in err.value.args[0], err.value.args[0]
     assert err.value.args[1]["failing"]["w@1.service"]["exec_main_status"] == 3
-    sd.finished = {}  # the journal holds nothing: show's values, never a guess
+    # The journal holds no finished attempt (no start entry found): the last failure logged in this
+    # run, or nothing, but never show's reset success/0.
+    sd.finished = {}
+    sd.logged_results = {"w@1.service": ["exit-code"]}
     with pytest.raises(Failed) as err:
         reconcile(sd, ["1"])
-    assert "result=success" in err.value.args[0]
+    assert "result=exit-code" in err.value.args[0]
+    assert err.value.args[1]["failing"]["w@1.service"]["exec_main_status"] is None
+    sd.logged_results = {}
+    with pytest.raises(Failed) as err:
+        reconcile(sd, ["1"])
+    assert "result=None" in err.value.args[0] and "result=success" not in err.value.args[0]
 
 
 def test_watchdog_kill_is_named():

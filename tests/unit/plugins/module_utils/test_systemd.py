@@ -210,7 +210,8 @@ def test_journal_tail_arguments():
     assert module.calls[0] == ["/bin/journalctl", "--sync"]
     assert module.calls[1][-2:] == ["-u", "w@1.service"] and "5" in module.calls[1]
     # -r everywhere: systemd before 254 counts -n from --since forward, so without it the first N.
-    assert "-r" in module.calls[1] and "json" in module.calls[1]
+    # --all: without it a field over 4096 bytes is null in JSON.
+    assert "-r" in module.calls[1] and "json" in module.calls[1] and "--all" in module.calls[1]
     sd.journal_tail("j.service", invocation="a" * 32, sync=False)
     assert module.calls[-1][-1] == "_SYSTEMD_INVOCATION_ID=" + "a" * 32
     sd.journal_tail("j.service", since=12.5, sync=False)
@@ -221,6 +222,13 @@ def test_journal_tail_arguments():
     assert module.calls[-1][-2:] == ["_SYSTEMD_UNIT=j.service", "--until=@20.250000"]
     module.bins["journalctl"] = None
     assert sd.journal_tail("j.service") == []
+
+
+def test_message_lines_of_every_form_journalctl_gives():
+    assert systemd.message_lines("a\nb") == ["a", "b"] and systemd.message_lines("") == [""]
+    assert systemd.message_lines([104, 105, 255]) == ["hi\ufffd"]
+    assert systemd.message_lines(["one", [116, 119, 111], "three\nfour"]) == ["one", "two", "three", "four"]
+    assert systemd.message_lines(None) == [] and systemd.message_lines({"x": 1}) == []
 
 
 def test_failure_results_read_the_structured_field_only():

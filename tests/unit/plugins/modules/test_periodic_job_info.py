@@ -260,6 +260,33 @@ def test_a_finished_run_whose_start_left_the_journal(run_module, running):
     assert job["output_lines"] == ["giving up after 3 attempts"]
 
 
+def test_a_simple_service_has_no_starting_entry_only_started(run_module, running):
+    """systemd logs no STARTING for Type=simple, only STARTED after the fork; entries between two
+    start entries of the current run are not read either."""
+    running.entries = PREVIOUS_RUN[:-2] + [
+        pid1(systemd.RUN_STARTED_ID, CURRENT, NOW_START),
+        pid1(systemd.RUN_SUCCESS_ID, "c" * 32, NOW_START + 1),  # after the current start: never read
+        pid1(systemd.RUN_STARTED_ID, CURRENT, NOW_START + 2),
+    ]
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
+    assert job["last_result"] == "timeout" and job["invocation_id"] == PREVIOUS, job
+
+
+def test_a_line_journald_read_after_the_next_run_began_still_counts(run_module, running):
+    """journald stamps a line when it reads it: a finished run's last line can carry a time after
+    the next run's start. Its output stream says whose it is."""
+    running.entries = [dict(e, _STREAM_ID="s-previous") if "_SYSTEMD_UNIT" in e and START - 1 < int(
+        e["__REALTIME_TIMESTAMP"]) / 1e6 < NOW_START else e for e in PREVIOUS_RUN[:-1]] + [
+        dict(out(NOW_START + 0.5, "the late last line"), _STREAM_ID="s-previous"),
+        pid1(systemd.RUN_STARTING_ID, CURRENT, NOW_START),
+        dict(out(NOW_START + 1, "the current run: not the finished run's line"), _STREAM_ID="s-current"),
+    ]
+    running.entries.sort(key=lambda e: int(e["__REALTIME_TIMESTAMP"]))
+    job = run_module(periodic_job_info.main, {"names": ["nightly-export"], "output_lines": 3})["jobs"][0]
+    assert job["output_lines"] == ["upload failed: 503 Service Unavailable", "giving up after 3 attempts",
+                                   "the late last line"], job
+
+
 def test_log_level_max_below_info_hides_pid1s_entries_so_none_are_read(run_module, running):
     running.units["nightly-export.service"] = dict(RUNNING, LogLevelMax="4")
     job = run_module(periodic_job_info.main, {"names": ["nightly-export"]})["jobs"][0]
