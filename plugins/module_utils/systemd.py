@@ -226,6 +226,7 @@ def in_unfinished_run(service_props):
     return (service_props.get("ActiveState") in RUNNING_STATES and service_props.get("SubState") not in WAITING_SUBSTATES
             and service_props.get("Result") in (None, "", "success"))
 
+
 # A run's fields in timer_view, as reported when there is no finished run to describe.
 NO_RUN = {"last_result": None, "last_exit_status": None, "last_exit_code": None, "last_started": None,
           "last_finished": None, "invocation_id": None}
