@@ -219,12 +219,16 @@ RUNNING_STATES = ("activating", "active", "deactivating", "reloading")
 WAITING_SUBSTATES = ("auto-restart", "auto-restart-queued", "exited")
 
 
+def is_running(service_props):
+    """Whether a run of the service is going on now."""
+    return service_props.get("ActiveState") in RUNNING_STATES and service_props.get("SubState") not in WAITING_SUBSTATES
+
+
 def in_unfinished_run(service_props):
     """Whether show's Result=/ExecMain* describe a run that has not ended: systemd resets them to
     success/0 when a run starts. A result other than success is the current run's own verdict (a
     start timeout during its stop phase, say), so show is right again."""
-    return (service_props.get("ActiveState") in RUNNING_STATES and service_props.get("SubState") not in WAITING_SUBSTATES
-            and service_props.get("Result") in (None, "", "success"))
+    return is_running(service_props) and service_props.get("Result") in (None, "", "success")
 
 
 # A run's fields in timer_view, as reported when there is no finished run to describe.
@@ -238,7 +242,6 @@ def timer_view(timer, timer_props, service_props, previous=None):
     systemd resets Result= and ExecMain* when a run starts, so while one is going on they describe
     no finished run: ``previous`` (from ``Systemd.finished_run``) does, or nothing is reported.
     """
-    running = service_props.get("ActiveState") in RUNNING_STATES and service_props.get("SubState") not in WAITING_SUBSTATES
     view = {
         "timer": timer,
         "service": timer_props.get("Unit") or None,
@@ -246,7 +249,7 @@ def timer_view(timer, timer_props, service_props, previous=None):
         "enabled": timer_props.get("UnitFileState") in ENABLED_STATES,
         "last_trigger": None if timer_props.get("LastTriggerUSec") in _NEVER else timer_props.get("LastTriggerUSec"),
         "next_elapse": None if timer_props.get("NextElapseUSecRealtime") in _NEVER else timer_props.get("NextElapseUSecRealtime"),
-        "running": running,
+        "running": is_running(service_props),
     }
     if in_unfinished_run(service_props):
         view.update({key: (previous or {}).get(key) for key in NO_RUN})
@@ -414,16 +417,7 @@ class Systemd:
                 f"UNIT={unit}", f"MESSAGE_ID={FAILURE_RESULT_ID}"]
         if since is not None:
             args.append(f"--since=@{since:.6f}")
-        rc, out, _err = self.module.run_command(args, expand_user_and_vars=False)
-        results = []
-        for line in out.splitlines() if rc == 0 else []:
-            try:
-                value = json.loads(line).get("UNIT_RESULT")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(value, str):
-                results.append(value)
-        return results
+        return [e["UNIT_RESULT"] for e in self._entries(args) if isinstance(e.get("UNIT_RESULT"), str)]
 
     def finished_run(self, unit, current, entries=100):
         """The run of ``unit`` that finished last before the run ``current`` (an invocation id) began.
@@ -439,7 +433,7 @@ class Systemd:
         logged none, which it does only for a status it counts as a failure.
         """
         journalctl = self.module.get_bin_path("journalctl")
-        if not journalctl or not current:
+        if not journalctl or not current or not unit:
             return None
         self.module.run_command([journalctl, "--sync"])
         args = [journalctl, "--no-pager", "-q", "-r", "--all", "-n", str(int(entries)), "-o", "json",
@@ -497,8 +491,7 @@ class Systemd:
             # later): the journal's account of its runs is then incomplete, so it is not read.
             level = to_int(service_props.get("LogLevelMax"), -1)
             if not 0 <= level < 6:
-                previous = self.finished_run(timer_props.get("Unit") or service_props.get("Id") or timer[: -len(".timer")] + ".service",
-                                             service_props.get("InvocationID") or None)
+                previous = self.finished_run(service_props.get("Id"), service_props.get("InvocationID") or None)
         view = timer_view(timer, timer_props, service_props, previous)
         return view, (previous or {}).get("window")
 
