@@ -154,7 +154,7 @@ class Reconciler:
                     info["result"] = last["last_result"]
                     if last["last_exit_status"] is not None:
                         info["exec_main_status"] = last["last_exit_status"]
-                elif not last:
+                elif not last or last["last_result"] is None:
                     # The journal does not say how the attempt before ended: never show's reset
                     # success/0, but the last failure systemd logged in this run, or nothing.
                     logged = self.systemd.failure_results(unit, self.began)

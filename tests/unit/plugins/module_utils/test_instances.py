@@ -283,6 +283,11 @@ def test_a_crash_looping_instance_is_reported_by_its_last_crash_not_its_new_atte
     with pytest.raises(Failed) as err:
         reconcile(sd, ["1"])
     assert "result=None" in err.value.args[0] and "result=success" not in err.value.args[0]
+    # A finished attempt whose result field is missing says no more than no attempt at all.
+    sd.finished = {"w@1.service": {"last_result": None, "last_exit_status": None}}
+    with pytest.raises(Failed) as err:
+        reconcile(sd, ["1"])
+    assert "result=None" in err.value.args[0] and "result=success" not in err.value.args[0]
 
 
 def test_watchdog_kill_is_named():
